@@ -1,0 +1,46 @@
+# Straits: every target sets up what it needs, so a fresh clone needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto')
+GEN_STAMP := gen/.stamp
+
+.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean
+
+setup: $(STAMP) $(GEN_STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	# The repository root and the generated protobuf code go on the venv's path.
+	echo "$(CURDIR)" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/straits-src.pth
+	echo "$(CURDIR)/gen" >> $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/straits-src.pth
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(GEN_STAMP): $(PROTOS) $(STAMP)
+	rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	touch $@
+
+gen: $(GEN_STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check ledger services clients tests
+
+bench-core: setup
+	$(PY) -m clients.bench.core
+
+vectors: setup
+	$(PY) -m tests.vectors.regenerate
+
+clean:
+	rm -rf gen $(VENV) .pytest_cache

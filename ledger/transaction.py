@@ -1,0 +1,175 @@
+"""Transactions as values: decode and check structure, build and sign.
+
+``Transaction.decode`` is the first step of admission: it parses the wire form,
+checks the structure (a kind is set, amounts are int64-positive where required,
+ids are well formed) and computes the id, without touching any state. Signature,
+permission and business checks come later (``ledger.verifier``, ``ledger.state``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger import codec
+from ledger.errors import DecodeError, MalformedTransactionError, expected
+from ledger.keys import PrivateKey
+from straits.ledger.v1 import transaction_pb2 as tx_pb
+
+INT64_MAX = 2**63 - 1
+MAX_ID_LENGTH = 64
+MAX_TEXT_LENGTH = 256
+PRIORITIES = (tx_pb.PRIORITY_URGENT, tx_pb.PRIORITY_NORMAL)
+
+QUEUE_OPERATIONS = ("cancel", "hold", "release", "reprioritise")
+GOVERNANCE = ("issue", "admit_bank", "suspend_bank", "unsuspend_bank", "change_validators")
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A decoded, structurally valid transaction. ``signed`` is what the signature covers."""
+
+    id: bytes
+    body: tx_pb.TransactionBody
+    body_bytes: bytes
+    signature: bytes
+    chain_id: str
+
+    @property
+    def signer(self) -> str:
+        return self.body.signer
+
+    @property
+    def kind(self) -> str:
+        return self.body.WhichOneof("kind") or ""
+
+    @property
+    def signed(self) -> bytes:
+        return codec.signing_bytes(self.chain_id, codec.TX, self.body_bytes)
+
+    def to_proto(self) -> tx_pb.SignedTransaction:
+        return tx_pb.SignedTransaction(body=self.body_bytes, signature=self.signature)
+
+    def encode(self) -> bytes:
+        return self.to_proto().SerializeToString()
+
+    @classmethod
+    def from_proto(cls, chain_id: str, message: tx_pb.SignedTransaction) -> Transaction:
+        body = codec.decode(tx_pb.TransactionBody, message.body)
+        check_structure(body)
+        return cls(
+            id=codec.transaction_id(chain_id, message.body),
+            body=body,
+            body_bytes=message.body,
+            signature=message.signature,
+            chain_id=chain_id,
+        )
+
+    @classmethod
+    def decode(cls, chain_id: str, data: bytes) -> Transaction:
+        return cls.from_proto(chain_id, codec.decode(tx_pb.SignedTransaction, data))
+
+
+def sign(chain_id: str, key: PrivateKey, body: tx_pb.TransactionBody) -> Transaction:
+    """Serialise ``body`` once, sign exactly those bytes, and return the transaction."""
+    check_structure(body)
+    body_bytes = codec.encode(body)
+    signature = key.sign(codec.signing_bytes(chain_id, codec.TX, body_bytes))
+    return Transaction(
+        id=codec.transaction_id(chain_id, body_bytes),
+        body=body,
+        body_bytes=body_bytes,
+        signature=signature,
+        chain_id=chain_id,
+    )
+
+
+def _check_id(value: str, field: str) -> None:
+    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise MalformedTransactionError(
+            expected(f"a printable id of 1..{MAX_ID_LENGTH} characters", value), field=field
+        )
+
+
+def _check_amount(value: int, field: str) -> None:
+    if not 0 < value <= INT64_MAX:
+        raise MalformedTransactionError(expected(f"an amount in 1..{INT64_MAX}", value), field=field)
+
+
+def _check_text(value: str, field: str) -> None:
+    if len(value) > MAX_TEXT_LENGTH:
+        raise MalformedTransactionError(
+            expected(f"at most {MAX_TEXT_LENGTH} characters", len(value)), field=field
+        )
+
+
+def _check_priority(value: int, field: str) -> None:
+    if value not in PRIORITIES:
+        raise MalformedTransactionError(
+            expected("PRIORITY_URGENT or PRIORITY_NORMAL", value), field=field
+        )
+
+
+def _check_transfer_id(value: bytes, field: str) -> None:
+    if len(value) != codec.HASH_SIZE:
+        raise MalformedTransactionError(
+            expected(f"a {codec.HASH_SIZE}-byte transaction id", len(value)), field=field
+        )
+
+
+def check_structure(body: tx_pb.TransactionBody) -> None:
+    """Checks that need no state. Amount bounds live here so no state is ever touched by them.
+
+    ``InvalidAmountError`` is a business rejection in the state machine; here an amount
+    outside 1..int64 is a malformed transaction because it can never be valid.
+    """
+    _check_id(body.signer, "signer")
+    if body.valid_until_height == 0:
+        raise MalformedTransactionError(expected("valid_until_height > 0", 0), field="valid_until_height")
+    kind = body.WhichOneof("kind")
+    if kind is None:
+        raise MalformedTransactionError("expected one transaction kind to be set, got none", field="kind")
+    if kind == "issue":
+        _check_id(body.issue.bank, "issue.bank")
+        _check_amount(body.issue.amount, "issue.amount")
+        _check_text(body.issue.collateral_ref, "issue.collateral_ref")
+    elif kind == "redeem":
+        _check_amount(body.redeem.amount, "redeem.amount")
+        _check_text(body.redeem.collateral_ref, "redeem.collateral_ref")
+    elif kind == "transfer":
+        _check_id(body.transfer.payee, "transfer.payee")
+        _check_amount(body.transfer.amount, "transfer.amount")
+        _check_priority(body.transfer.priority, "transfer.priority")
+        _check_text(body.transfer.reference, "transfer.reference")
+    elif kind in QUEUE_OPERATIONS:
+        op = getattr(body, kind)
+        _check_transfer_id(op.transfer_id, f"{kind}.transfer_id")
+        if kind == "reprioritise":
+            _check_priority(op.priority, "reprioritise.priority")
+    elif kind == "admit_bank":
+        _check_id(body.admit_bank.bank, "admit_bank.bank")
+        _check_text(body.admit_bank.name, "admit_bank.name")
+        if not body.admit_bank.HasField("key"):
+            raise MalformedTransactionError("expected a public key, got none", field="admit_bank.key")
+    elif kind in ("suspend_bank", "unsuspend_bank"):
+        _check_id(getattr(body, kind).bank, f"{kind}.bank")
+    elif kind == "change_validators":
+        change = body.change_validators
+        if not change.validators:
+            raise MalformedTransactionError(
+                "expected at least one validator, got none", field="change_validators.validators"
+            )
+        seen: set[str] = set()
+        for i, v in enumerate(change.validators):
+            _check_id(v.id, f"change_validators.validators[{i}].id")
+            if v.id in seen:
+                raise MalformedTransactionError(
+                    expected("distinct validator ids", v.id), field=f"change_validators.validators[{i}].id"
+                )
+            seen.add(v.id)
+        if change.effective_height == 0:
+            raise MalformedTransactionError(
+                expected("effective_height > 0", 0), field="change_validators.effective_height"
+            )
+
+
+__all__ = ["DecodeError", "Transaction", "check_structure", "sign"]
