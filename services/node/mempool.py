@@ -1,0 +1,78 @@
+"""The validator's pool of admitted transactions waiting for a block.
+
+Bounded: when full it refuses new transactions (the servicer answers
+RESOURCE_EXHAUSTED) instead of growing, so a flood slows its senders rather than
+exhausting the node. Arrival order is kept, and the proposer takes from the front.
+A transaction stays in the pool until a committed block carries it or its
+``valid_until_height`` passes; a proposal that fails to commit loses nothing.
+
+Thread-safe: gRPC handler threads add, the node loop takes and removes.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Iterable, Sequence
+
+from ledger.transaction import Transaction
+
+
+class Admission(enum.Enum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"  # already waiting: a retry, answered as a success
+    FULL = "full"
+
+
+class Mempool:
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError(f"expected a positive capacity, got {capacity}")
+        self.capacity = capacity
+        self._pending: dict[bytes, Transaction] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._pending
+
+    def add(self, transactions: Sequence[Transaction]) -> list[Admission]:
+        """Admit in order; the batch is cut where the pool fills, never reordered."""
+        results: list[Admission] = []
+        with self._lock:
+            pending = self._pending
+            for tx in transactions:
+                if tx.id in pending:
+                    results.append(Admission.DUPLICATE)
+                elif len(pending) >= self.capacity:
+                    results.append(Admission.FULL)
+                else:
+                    pending[tx.id] = tx
+                    results.append(Admission.ADDED)
+        return results
+
+    def take(self, limit: int, *, height: int) -> list[Transaction]:
+        """Up to ``limit`` transactions still valid at ``height``, oldest first (not removed)."""
+        taken: list[Transaction] = []
+        with self._lock:
+            for tx in self._pending.values():
+                if tx.body.valid_until_height >= height:
+                    taken.append(tx)
+                    if len(taken) >= limit:
+                        break
+        return taken
+
+    def remove(self, tx_ids: Iterable[bytes]) -> None:
+        with self._lock:
+            for tx_id in tx_ids:
+                self._pending.pop(tx_id, None)
+
+    def prune_expired(self, height: int) -> list[Transaction]:
+        """Drop what can no longer be included at ``height``; return it so callers can report it."""
+        with self._lock:
+            expired = [t for t in self._pending.values() if t.body.valid_until_height < height]
+            for tx in expired:
+                del self._pending[tx.id]
+        return expired
