@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from straits.ledger.v1 import block_pb2 as block_pb
+
 from ledger import codec
 from ledger.errors import InvalidBlockError, QuorumError, expected
 from ledger.keys import PrivateKey, PublicKey
 from ledger.quorum import quorum
 from ledger.transaction import Transaction
-from straits.ledger.v1 import block_pb2 as block_pb
 
 MAX_SEALS = 1024
 
@@ -50,7 +51,10 @@ class Block:
         return block_pb.Block(
             header=self.header_bytes,
             transactions=[t.to_proto() for t in self.transactions],
-            seals=[block_pb.CommitSeal(validator=s.validator, signature=s.signature) for s in self.seals],
+            seals=[
+                block_pb.CommitSeal(validator=s.validator, signature=s.signature)
+                for s in self.seals
+            ],
         )
 
     def encode(self) -> bytes:
@@ -60,13 +64,25 @@ class Block:
     def from_proto(cls, message: block_pb.Block, *, chain_id: str) -> Block:
         header = codec.decode(block_pb.BlockHeader, message.header)
         if header.chain_id != chain_id:
-            raise InvalidBlockError(expected(f"chain id {chain_id!r}", header.chain_id), field="header.chain_id")
-        if len(message.seals) > MAX_SEALS:
-            raise InvalidBlockError(expected(f"at most {MAX_SEALS} seals", len(message.seals)), field="seals")
-        transactions = tuple(Transaction.from_proto(chain_id, t) for t in message.transactions)
-        if header.transactions_root != codec.merkle_root([t.id for t in transactions]):
             raise InvalidBlockError(
-                "transactions_root does not match the transactions carried", field="header.transactions_root"
+                expected(f"chain id {chain_id!r}", header.chain_id), field="header.chain_id"
+            )
+        if len(message.seals) > MAX_SEALS:
+            raise InvalidBlockError(
+                expected(f"at most {MAX_SEALS} seals", len(message.seals)), field="seals"
+            )
+        transactions = tuple(Transaction.from_proto(chain_id, t) for t in message.transactions)
+        ids = [t.id for t in transactions]
+        if len(set(ids)) != len(ids):
+            # The second copy could only ever be a replay, which makes a block invalid.
+            raise InvalidBlockError(
+                expected("distinct transactions", f"{len(ids) - len(set(ids))} repeated"),
+                field="transactions",
+            )
+        if header.transactions_root != codec.merkle_root(ids):
+            raise InvalidBlockError(
+                "transactions_root does not match the transactions carried",
+                field="header.transactions_root",
             )
         return cls(
             header=header,
@@ -103,7 +119,9 @@ def build(
         state_root=state_root,
     )
     header_bytes = codec.encode(header)
-    return Block(header, header_bytes, codec.block_hash(chain_id, header_bytes), tuple(transactions))
+    return Block(
+        header, header_bytes, codec.block_hash(chain_id, header_bytes), tuple(transactions)
+    )
 
 
 def seal_bytes(chain_id: str, block_hash: bytes) -> bytes:
@@ -120,6 +138,9 @@ def verify_seals(block: Block, validators: Mapping[str, PublicKey]) -> None:
     Seals from non-validators, duplicates and bad signatures are not counted; they
     are not an error by themselves (a proposer may attach more than a quorum).
     """
+    if not validators:
+        # quorum(0) is 0: without this, no seals at all would make a block final.
+        raise QuorumError(valid=0, needed=1, detail=f"block {block.height}: empty validator set")
     needed = quorum(len(validators))
     message = seal_bytes(block.chain_id, block.hash)
     valid: set[str] = set()

@@ -9,17 +9,18 @@ batch can carry bad items without spoiling the good ones.
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger.errors import BadKeyError, expected
-from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 
 class KeyType(Enum):
@@ -50,6 +51,8 @@ _TO_PROTO = {KeyType.ED25519: tx_pb.KEY_TYPE_ED25519, KeyType.ECDSA_P256: tx_pb.
 _FROM_PROTO = {v: k for k, v in _TO_PROTO.items()}
 _P256 = ec.SECP256R1()
 _ECDSA = ec.ECDSA(hashes.SHA256())
+# Raw Ed25519 key; uncompressed SEC1 point (0x04 | x | y) for P-256.
+_KEY_SIZE = {KeyType.ED25519: 32, KeyType.ECDSA_P256: 65}
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,25 @@ class PublicKey:
 
     def __post_init__(self) -> None:
         # Parse eagerly: a bad key is refused where it enters, not at first use.
+        if not isinstance(self.data, bytes):
+            raise BadKeyError(expected("public key bytes", type(self.data).__name__))
+        # One encoding per key (raw Ed25519, uncompressed P-256 point), so equal keys are
+        # equal values with one fingerprint; a compressed point would be a second name.
+        if len(self.data) != _KEY_SIZE[self.type]:
+            raise BadKeyError(
+                expected(
+                    f"a {_KEY_SIZE[self.type]}-byte {self.type.value} public key", len(self.data)
+                )
+            )
         try:
             if self.type is KeyType.ED25519:
                 verifier: object = ed25519.Ed25519PublicKey.from_public_bytes(self.data)
             else:
                 verifier = ec.EllipticCurvePublicKey.from_encoded_point(_P256, self.data)
         except ValueError as exc:
-            raise BadKeyError(expected(f"a valid {self.type.value} public key", self.data.hex())) from exc
+            raise BadKeyError(
+                expected(f"a valid {self.type.value} public key", self.data.hex())
+            ) from exc
         object.__setattr__(self, "_verifier", verifier)
 
     def verify(self, signature: bytes, message: bytes) -> bool:
@@ -147,7 +162,10 @@ class PrivateKey:
     @classmethod
     def from_p256_scalar(cls, scalar: int) -> PrivateKey:
         """Deterministic P-256 key from a private scalar: for test vectors only."""
-        return cls(ec.derive_private_key(scalar, _P256))
+        try:
+            return cls(ec.derive_private_key(scalar, _P256))
+        except (ValueError, TypeError) as exc:
+            raise BadKeyError(expected("a P-256 scalar in 1..n-1", scalar)) from exc
 
     def sign(self, message: bytes) -> bytes:
         if self.type is KeyType.ED25519:
@@ -170,13 +188,16 @@ class PrivateKey:
     def from_pem(cls, data: bytes) -> PrivateKey:
         try:
             key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise BadKeyError(f"expected an unencrypted PEM private key: {exc}") from exc
         return cls(key)  # type: ignore[arg-type]
 
     def save(self, path: Path) -> None:
-        path.write_bytes(self.to_pem())
-        path.chmod(0o600)
+        # Created owner-only, so the key is never readable by others, not even briefly.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(self.to_pem())
 
     @classmethod
     def load(cls, path: Path) -> PrivateKey:
@@ -189,7 +210,7 @@ class PrivateKey:
 def load_public_pem(data: bytes) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise BadKeyError(f"expected a PEM public key: {exc}") from exc
     if isinstance(key, ed25519.Ed25519PublicKey):
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger import codec
-from ledger.errors import DecodeError, MalformedTransactionError, expected
-from ledger.keys import PrivateKey
 from straits.ledger.v1 import transaction_pb2 as tx_pb
+
+from ledger import codec
+from ledger.errors import BadKeyError, DecodeError, MalformedTransactionError, expected
+from ledger.keys import PrivateKey, PublicKey
 
 INT64_MAX = 2**63 - 1
 MAX_ID_LENGTH = 64
@@ -73,6 +74,9 @@ def sign(chain_id: str, key: PrivateKey, body: tx_pb.TransactionBody) -> Transac
     """Serialise ``body`` once, sign exactly those bytes, and return the transaction."""
     check_structure(body)
     body_bytes = codec.encode(body)
+    # Keep a private copy: the caller may go on mutating its message, and the
+    # transaction's body must stay what body_bytes (and so the id) say it is.
+    body = codec.decode(tx_pb.TransactionBody, body_bytes)
     signature = key.sign(codec.signing_bytes(chain_id, codec.TX, body_bytes))
     return Transaction(
         id=codec.transaction_id(chain_id, body_bytes),
@@ -92,7 +96,9 @@ def _check_id(value: str, field: str) -> None:
 
 def _check_amount(value: int, field: str) -> None:
     if not 0 < value <= INT64_MAX:
-        raise MalformedTransactionError(expected(f"an amount in 1..{INT64_MAX}", value), field=field)
+        raise MalformedTransactionError(
+            expected(f"an amount in 1..{INT64_MAX}", value), field=field
+        )
 
 
 def _check_text(value: str, field: str) -> None:
@@ -116,6 +122,16 @@ def _check_transfer_id(value: bytes, field: str) -> None:
         )
 
 
+def _check_key(holder: tx_pb.AdmitBank | tx_pb.Validator, field: str) -> None:
+    # A key that can never load would otherwise be admitted and fail only when used.
+    if not holder.HasField("key"):
+        raise MalformedTransactionError("expected a public key, got none", field=field)
+    try:
+        PublicKey.from_proto(holder.key)
+    except BadKeyError as exc:
+        raise MalformedTransactionError(exc.detail, field=field) from exc
+
+
 def check_structure(body: tx_pb.TransactionBody) -> None:
     """Checks that need no state. Amount bounds live here so no state is ever touched by them.
 
@@ -124,10 +140,14 @@ def check_structure(body: tx_pb.TransactionBody) -> None:
     """
     _check_id(body.signer, "signer")
     if body.valid_until_height == 0:
-        raise MalformedTransactionError(expected("valid_until_height > 0", 0), field="valid_until_height")
+        raise MalformedTransactionError(
+            expected("valid_until_height > 0", 0), field="valid_until_height"
+        )
     kind = body.WhichOneof("kind")
     if kind is None:
-        raise MalformedTransactionError("expected one transaction kind to be set, got none", field="kind")
+        raise MalformedTransactionError(
+            "expected one transaction kind to be set, got none", field="kind"
+        )
     if kind == "issue":
         _check_id(body.issue.bank, "issue.bank")
         _check_amount(body.issue.amount, "issue.amount")
@@ -148,8 +168,7 @@ def check_structure(body: tx_pb.TransactionBody) -> None:
     elif kind == "admit_bank":
         _check_id(body.admit_bank.bank, "admit_bank.bank")
         _check_text(body.admit_bank.name, "admit_bank.name")
-        if not body.admit_bank.HasField("key"):
-            raise MalformedTransactionError("expected a public key, got none", field="admit_bank.key")
+        _check_key(body.admit_bank, "admit_bank.key")
     elif kind in ("suspend_bank", "unsuspend_bank"):
         _check_id(getattr(body, kind).bank, f"{kind}.bank")
     elif kind == "change_validators":
@@ -161,9 +180,11 @@ def check_structure(body: tx_pb.TransactionBody) -> None:
         seen: set[str] = set()
         for i, v in enumerate(change.validators):
             _check_id(v.id, f"change_validators.validators[{i}].id")
+            _check_key(v, f"change_validators.validators[{i}].key")
             if v.id in seen:
                 raise MalformedTransactionError(
-                    expected("distinct validator ids", v.id), field=f"change_validators.validators[{i}].id"
+                    expected("distinct validator ids", v.id),
+                    field=f"change_validators.validators[{i}].id",
                 )
             seen.add(v.id)
         if change.effective_height == 0:
