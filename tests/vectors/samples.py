@@ -19,6 +19,15 @@ ALPHA_BANK = "alpha-bank"
 BETA_BANK = "beta-bank"
 
 
+def participant_key(participant: str) -> PrivateKey:
+    """The fixed signing key of each sample participant."""
+    return ed25519_key({CENTRAL_BANK: 1, ALPHA_BANK: 2, BETA_BANK: 3}[participant])
+
+
+def validator_key(n: int) -> PrivateKey:
+    return ed25519_key(10 + n)
+
+
 def ed25519_key(n: int) -> PrivateKey:
     """The n-th fixed Ed25519 key: seed = 32 bytes of value n."""
     return PrivateKey.from_seed(bytes([n]) * 32)
@@ -89,7 +98,7 @@ def sample_bodies() -> dict[str, tx_pb.TransactionBody]:
         ),
         "admit_bank": _governance(
             admit_bank=tx_pb.AdmitBank(
-                bank="gamma-bank", key=ed25519_key(3).public_key.to_proto(), name="Gamma Bank"
+                bank="gamma-bank", key=p256_key(1).public_key.to_proto(), name="Gamma Bank"
             )
         ),
         "suspend_bank": _governance(suspend_bank=tx_pb.SuspendBank(bank=BETA_BANK)),
@@ -97,9 +106,7 @@ def sample_bodies() -> dict[str, tx_pb.TransactionBody]:
         "change_validators": _governance(
             change_validators=tx_pb.ChangeValidators(
                 validators=[
-                    tx_pb.Validator(
-                        id=f"validator-{i}", key=ed25519_key(10 + i).public_key.to_proto()
-                    )
+                    tx_pb.Validator(id=f"validator-{i}", key=validator_key(i).public_key.to_proto())
                     for i in range(4)
                 ],
                 effective_height=50,
