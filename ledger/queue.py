@@ -1,0 +1,72 @@
+"""The RTGS queue: which queued transfers settle, and when.
+
+Order within a payer's queue is priority (URGENT before NORMAL), then arrival (the
+chain-wide ``seq`` taken when the entry joined its priority class; a reprioritised
+entry joins the back of its new class).
+
+Settlement is strict within a payer: walking the queue in order, the first *eligible*
+entry the payer cannot cover stops the walk, so nothing behind it overtakes it. An entry
+is not eligible while it is held or while its payee is suspended; such entries are
+skipped, not blocking, so one frozen counterparty cannot freeze a bank's whole queue.
+A suspended payer's queue does not move at all.
+
+``settle_queues`` runs once at the end of every block, over the payers whose situation
+improved in it (funds arrived, an entry joined, was released or reprioritised, a bank
+was unsuspended), payer by payer in id order and again until nothing moves, so every
+node settles the same entries in the same order. It is the one place that picks
+settlements: the liquidity-saving mechanism (multilateral netting) extends it.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+
+from straits.ledger.v1 import receipt_pb2 as receipt_pb
+
+from ledger.state import URGENT, PayerQueue, QueuedTransfer
+from ledger.working import WorkingQueue, WorkingState
+
+
+def is_eligible(working: WorkingState, entry: QueuedTransfer) -> bool:
+    return not entry.held and not working.participants[entry.payee].suspended
+
+
+def waits_ahead(working: WorkingState, payer: str, priority: int) -> bool:
+    """True when an eligible entry of equal or higher priority waits in the payer's queue.
+
+    A new transfer in that case joins the queue behind it instead of settling at once.
+    """
+    queue = working.peek(payer)
+    if queue is None:
+        return False
+    classes = (queue.urgent,) if priority == URGENT else (queue.urgent, queue.normal)
+    return any(is_eligible(working, entry) for entries in classes for entry in entries.values())
+
+
+def settle_queues(working: WorkingState) -> None:
+    while working.dirty_payers:
+        payers = sorted(working.dirty_payers)
+        working.dirty_payers = set()
+        for payer in payers:
+            queue = working.peek(payer)
+            if queue is not None and not working.participants[payer].suspended:
+                _settle_payer(working, payer, queue)
+
+
+def _settle_payer(working: WorkingState, payer: str, queue: WorkingQueue | PayerQueue) -> None:
+    balance = working.balances[payer]
+    due: list[QueuedTransfer] = []
+    for entry in chain(queue.urgent.values(), queue.normal.values()):
+        if not is_eligible(working, entry):
+            continue
+        if entry.amount > balance:
+            break
+        balance -= entry.amount
+        due.append(entry)
+    for entry in due:
+        working.dequeue(entry)
+        working.debit(payer, entry.amount)
+        working.credit(entry.payee, entry.amount)
+        working.record_settlement(entry.transfer_id, receipt_pb.OUTCOME_SETTLED)
+    # Dequeuing marked the payer dirty again, but what was left cannot settle now.
+    working.dirty_payers.discard(payer)
