@@ -13,6 +13,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from straits.bank.v1 import bank_pb2, bank_pb2_grpc
+from straits.common.v1 import common_pb2
+from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
+from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger.errors import UnknownAccountError
 from services.auth import caller_of
@@ -20,12 +24,7 @@ from services.errors import UnavailableError
 from services.pki import CertificateAuthority, Credential, Identity, Role
 from services.server import ServerSettings, Service, create_server
 from services.tls import TlsFiles, channel_credentials
-from straits.bank.v1 import bank_pb2, bank_pb2_grpc
-from straits.common.v1 import common_pb2
-from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
-from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
-NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 NODE = "bank-a"  # the test server acts as bank-a's node
 KNOWN_ACCOUNTS = ("bank-a", "bank-b", "central-bank")
 

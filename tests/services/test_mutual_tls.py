@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from straits.bank.v1 import bank_pb2, bank_pb2_grpc
 
 from services.errors import details_of
 from services.pki import CertificateAuthority, Credential, Identity, Role
 from services.tls import TlsFiles
-from straits.bank.v1 import bank_pb2, bank_pb2_grpc
 from tests.services.conftest import Pki, connect
 
 TIMEOUT = 10
