@@ -60,26 +60,24 @@ class _VerdictCache:
     """A bounded, thread-safe set of cache keys whose signature verified; oldest out first."""
 
     def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
+        self.capacity = capacity
         self._keys: dict[bytes, None] = {}
         self._lock = threading.Lock()
 
     def known(self, keys: Sequence[bytes]) -> list[bool]:
-        if not self._capacity:
-            return [False] * len(keys)
         with self._lock:
             entries = self._keys
             return [k in entries for k in keys]
 
     def add(self, keys: Sequence[bytes]) -> None:
-        if not self._capacity or not keys:
+        if not keys:
             return
         with self._lock:
             entries = self._keys
             for k in keys:
                 entries[k] = None
             # Insertion order is age order, so the first keys are the oldest.
-            excess = len(entries) - self._capacity
+            excess = len(entries) - self.capacity
             if excess > 0:
                 for k in list(islice(entries, excess)):
                     del entries[k]
@@ -91,8 +89,37 @@ def _cache_key(key: PublicKey, signature: bytes, message_digest: bytes) -> bytes
     return hashlib.sha256(key.fingerprint + bytes(signature) + message_digest).digest()
 
 
-def _verify_chunk(items: Sequence[Item]) -> list[bool]:
+def _verify_all(items: Sequence[Item]) -> list[bool]:
     return [key.verify(signature, message) for key, message, signature in items]
+
+
+def _verify_with_cache(
+    cache: _VerdictCache, items: Sequence[Item], digests: Sequence[bytes] | None
+) -> tuple[list[bool], int]:
+    """Verdicts for one chunk and how many signatures it really checked.
+
+    Hashing and cache lookups happen here, in the chunk, so they too are spread over
+    the workers. ``digests`` are the messages' SHA-256 when the caller already has them.
+    """
+    if digests is None:
+        digests = [hashlib.sha256(message).digest() for _, message, _ in items]
+    keys = [
+        _cache_key(key, signature, digest)
+        for (key, _, signature), digest in zip(items, digests, strict=True)
+    ]
+    verdicts = cache.known(keys)
+    checked = 0
+    verified_keys: list[bytes] = []
+    for i, hit in enumerate(verdicts):
+        if hit:
+            continue
+        key, message, signature = items[i]
+        checked += 1
+        if key.verify(signature, message):
+            verdicts[i] = True
+            verified_keys.append(keys[i])
+    cache.add(verified_keys)
+    return verdicts, checked
 
 
 class BatchVerifier:
@@ -148,8 +175,7 @@ class BatchVerifier:
 
     def verify(self, items: Sequence[Item]) -> list[bool]:
         """One verdict per (key, message, signature), in order; never raises on bad bytes."""
-        keys = [_cache_key(k, s, hashlib.sha256(m).digest()) for k, m, s in items]
-        return self._verify_keyed(items, keys)
+        return self._run(items, None)
 
     def verify_transactions(
         self,
@@ -164,19 +190,19 @@ class BatchVerifier:
         verdicts = [False] * len(transactions)
         positions: list[int] = []
         items: list[Item] = []
-        keys: list[bytes] = []
+        digests: list[bytes] = []
         for i, tx in enumerate(transactions):
             key = key_of(tx.signer)
             if key is None:
                 continue
             positions.append(i)
             items.append((key, tx.signed, tx.signature))
-            keys.append(_cache_key(key, tx.signature, tx.id))
-        for i, verdict in zip(positions, self._verify_keyed(items, keys), strict=True):
+            digests.append(tx.id)
+        for i, verdict in zip(positions, self._run(items, digests), strict=True):
             verdicts[i] = verdict
         unknown = len(transactions) - len(positions)
         if unknown:
-            self._count(failures=unknown)
+            self._count(verified=0, cache_hits=0, failures=unknown)
         return verdicts
 
     def stats(self) -> VerifierStats:
@@ -185,34 +211,44 @@ class BatchVerifier:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _verify_keyed(self, items: Sequence[Item], keys: Sequence[bytes]) -> list[bool]:
-        known = self._cache.known(keys)
-        pending = [i for i, hit in enumerate(known) if not hit]
-        verdicts = known
-        if pending:
-            fresh = self._check([items[i] for i in pending])
-            for i, verdict in zip(pending, fresh, strict=True):
-                verdicts[i] = verdict
-            self._cache.add([keys[i] for i, ok in zip(pending, fresh, strict=True) if ok])
-        failures = verdicts.count(False)
-        self._count(verified=len(pending), cache_hits=len(items) - len(pending), failures=failures)
-        return verdicts
-
-    def _check(self, items: list[Item]) -> list[bool]:
+    def _run(self, items: Sequence[Item], digests: Sequence[bytes] | None) -> list[bool]:
         if not self._started:
             raise RuntimeError("BatchVerifier.start() must be called before verify")
+        if not items:
+            return []
         chunks = min(self.workers, len(items))
         if self._pool is None or len(items) < self.inline_below or chunks < 2:
-            return _verify_chunk(items)
-        futures = [self._pool.submit(_verify_chunk, items[c::chunks]) for c in range(1, chunks)]
-        verdicts: list[bool] = [False] * len(items)
-        verdicts[0::chunks] = _verify_chunk(items[0::chunks])
-        for c, future in enumerate(futures, start=1):
-            verdicts[c::chunks] = future.result()
+            verdicts, checked = self._verify_chunk(items, digests)
+        else:
+            futures = [
+                self._pool.submit(self._verify_chunk, items[c::chunks], _stride(digests, c, chunks))
+                for c in range(1, chunks)
+            ]
+            verdicts = [False] * len(items)
+            verdicts[0::chunks], checked = self._verify_chunk(
+                items[0::chunks], _stride(digests, 0, chunks)
+            )
+            for c, future in enumerate(futures, start=1):
+                verdicts[c::chunks], chunk_checked = future.result()
+                checked += chunk_checked
+        self._count(
+            verified=checked, cache_hits=len(items) - checked, failures=verdicts.count(False)
+        )
         return verdicts
 
-    def _count(self, *, verified: int = 0, cache_hits: int = 0, failures: int = 0) -> None:
+    def _verify_chunk(
+        self, items: Sequence[Item], digests: Sequence[bytes] | None
+    ) -> tuple[list[bool], int]:
+        if not self._cache.capacity:
+            return _verify_all(items), len(items)
+        return _verify_with_cache(self._cache, items, digests)
+
+    def _count(self, *, verified: int, cache_hits: int, failures: int) -> None:
         with self._counter_lock:
             self._verified += verified
             self._cache_hits += cache_hits
             self._failures += failures
+
+
+def _stride(values: Sequence[bytes] | None, first: int, step: int) -> Sequence[bytes] | None:
+    return None if values is None else values[first::step]

@@ -1,0 +1,87 @@
+"""``python -m clients.bench.core`` (``make bench-core``): benchmarks of the pure core.
+
+Runs every section, prints one table and writes the figures to ``bench/core.json``.
+A section is a function returning a dict whose ``rows`` (metric, value, unit, target)
+go into the table; everything else in the dict goes into the JSON file as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from clients.bench import verifier
+
+SECTIONS: dict[str, Callable[[], dict]] = {
+    "verifier": verifier.run,
+}
+
+OUTPUT = Path("bench/core.json")
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(results: dict[str, dict]) -> None:
+    lines = [("section", "metric", "value", "unit", "target")]
+    for section, result in results.items():
+        for row in result.get("rows", []):
+            lines.append(
+                (section, row["metric"], _format(row["value"]), row["unit"], row["target"])
+            )
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    for n, line in enumerate(lines):
+        print(
+            "  ".join(
+                cell.rjust(w) if i == 2 else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results = {}
+    for name, section in SECTIONS.items():
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        results[name] = section()
+    print_table(results)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "started": started,
+        "command": "make bench-core",
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": _cpu_model(),
+        },
+        "sections": results,
+    }
+    OUTPUT.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {OUTPUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
