@@ -24,8 +24,8 @@ the state root, so ``Execution.for_block(block)`` stamps it once the block exist
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
@@ -46,7 +46,7 @@ from ledger.errors import (
 from ledger.keys import PublicKey
 from ledger.queue import settle_queues
 from ledger.rules import apply
-from ledger.state import State
+from ledger.state import QueuedTransfer, State
 from ledger.transaction import Transaction
 from ledger.working import WorkingState
 
@@ -90,6 +90,9 @@ class Execution:
     settlements: tuple[receipt_pb.QueueSettlement, ...]
     dropped: tuple[tuple[Transaction, InadmissibleError], ...] = ()
     excess: tuple[Transaction, ...] = ()
+    # What changed, for a store that writes deltas: accounts by id, queue entries by seq.
+    changed_accounts: frozenset[str] = frozenset()
+    queue_changes: Mapping[int, QueuedTransfer | None] = field(default_factory=dict)
 
     @property
     def state_root(self) -> bytes:
@@ -146,11 +149,11 @@ def _key_error(transaction: Transaction) -> InadmissibleError | None:
             (f"change_validators.validators[{i}].key", v.key)
             for i, v in enumerate(body.change_validators.validators)
         ]
-    for field, key in keys:
+    for where, key in keys:
         try:
             PublicKey.from_proto(key)
         except BadKeyError as exc:
-            return MalformedTransactionError(exc.detail, field=field)
+            return MalformedTransactionError(exc.detail, field=where)
     return None
 
 
@@ -212,6 +215,8 @@ def execute(
         settlements=tuple(working.settlements),
         dropped=tuple(dropped),
         excess=excess,
+        changed_accounts=frozenset(working.touched_accounts),
+        queue_changes=working.queue_changes,
     )
 
 
@@ -246,9 +251,9 @@ def apply_block(state: State, block: Block, *, verify: SignatureCheck) -> Execut
             header.proposer,
         ),
     )
-    for field, ok, wanted, came in checks:
+    for where, ok, wanted, came in checks:
         if not ok:
-            raise InvalidBlockError(expected(wanted, came), field=field)
+            raise InvalidBlockError(expected(wanted, came), field=where)
     execution = execute(state, block.transactions, verify=verify, strict=True)
     root = execution.state_root
     if header.state_root != root:

@@ -66,6 +66,8 @@ class WorkingState:
         self.dirty_payers: set[str] = set()
         self.seen_ids: dict[bytes, int] = {}
         self.settlements: list[receipt_pb.QueueSettlement] = []
+        # Net queue change of the block by entry seq (None = gone): what a store writes.
+        self.queue_changes: dict[int, QueuedTransfer | None] = {}
 
     # --- accounts -------------------------------------------------------------------
 
@@ -121,17 +123,20 @@ class WorkingState:
 
     def enqueue(self, entry: QueuedTransfer) -> None:
         self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id] = entry
+        self.queue_changes[entry.seq] = entry
         self.accumulator = statehash.add(self.accumulator, entry.element())
         self.dirty_payers.add(entry.payer)
 
     def dequeue(self, entry: QueuedTransfer) -> None:
         del self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id]
+        self.queue_changes[entry.seq] = None
         self.accumulator = statehash.remove(self.accumulator, entry.element())
         self.dirty_payers.add(entry.payer)
 
     def replace_queued(self, old: QueuedTransfer, new: QueuedTransfer) -> None:
         """Swap an entry for a changed copy in the same place (same priority, same turn)."""
         self.queue_for_writing(old.payer).of(old.priority)[old.transfer_id] = new
+        self.queue_changes[new.seq] = new
         self.accumulator = statehash.add(
             statehash.remove(self.accumulator, old.element()), new.element()
         )

@@ -69,14 +69,21 @@ class Chain:
 
     def issue(self, bank: str, amount: int, **options) -> Transaction:
         return self.sign(
-            "central-bank", issue=tx_pb.Issue(bank=bank, amount=amount, collateral_ref="bond"), **options
+            "central-bank",
+            issue=tx_pb.Issue(bank=bank, amount=amount, collateral_ref="bond"),
+            **options,
         )
 
     def redeem(self, bank: str, amount: int) -> Transaction:
         return self.sign(bank, redeem=tx_pb.Redeem(amount=amount))
 
     def transfer(
-        self, payer: str, payee: str, amount: int, priority: int = NORMAL, queue_always: bool = False
+        self,
+        payer: str,
+        payee: str,
+        amount: int,
+        priority: int = NORMAL,
+        queue_always: bool = False,
     ) -> Transaction:
         return self.sign(
             payer,
