@@ -1,0 +1,1 @@
+"""One module per top-level ``straits`` command; each exposes ``register(subparsers)``."""

@@ -1,0 +1,42 @@
+"""The ``straits`` command: one argparse subcommand per module in ``clients.cli.commands``.
+
+Each command module exposes ``register(subparsers)``, which adds its parser and sets
+``run`` to a function taking the parsed arguments and returning the exit status.
+Errors of the Straits hierarchy end the command with their message and status 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from clients.cli.commands import network
+from ledger.errors import StraitsError
+
+COMMANDS = (network,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="straits", description="Tokenised interbank settlement on a QBFT ledger.")
+    parser.add_argument("--json", action="store_true",
+                        help="print machine-readable JSON instead of tables")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except StraitsError as error:
+        print(f"straits: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
