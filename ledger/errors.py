@@ -167,3 +167,26 @@ class StoreError(StraitsError):
 
 class SchemaVersionError(StoreError):
     code = "schema_version"
+
+
+# --- consensus ------------------------------------------------------------------------
+
+
+class ConsensusError(StraitsError):
+    code = "consensus"
+
+
+class InvalidMessageError(ConsensusError):
+    """A consensus message refused by a rule; ``reason`` is the short name metrics count it under."""
+
+    code = "invalid_consensus_message"
+
+    def __init__(self, detail: str, *, reason: str, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.reason = reason
+
+
+class DoubleSignError(ConsensusError):
+    """The signer was asked to sign something other than what it already signed at a step."""
+
+    code = "double_sign"

@@ -1,0 +1,29 @@
+"""QBFT consensus as a deterministic state machine (see docs/consensus.md).
+
+``Engine`` takes events and returns ``Ready`` values; the ledger is reached only
+through the ``Application`` protocol; the runtime in ``services/`` does the I/O.
+"""
+
+from ledger.consensus.application import Application, ChainHead
+from ledger.consensus.config import ConsensusConfig
+from ledger.consensus.engine import Engine
+from ledger.consensus.messages import Message, Signed, Step
+from ledger.consensus.ready import BuildProposal, Counters, FetchBlocks, Outbound, Ready
+from ledger.consensus.signer import LastSigned, Prepared
+
+__all__ = [
+    "Application",
+    "BuildProposal",
+    "ChainHead",
+    "ConsensusConfig",
+    "Counters",
+    "Engine",
+    "FetchBlocks",
+    "LastSigned",
+    "Message",
+    "Outbound",
+    "Prepared",
+    "Ready",
+    "Signed",
+    "Step",
+]

@@ -1,0 +1,300 @@
+"""N consensus engines over a ``SimNetwork``, each with its own stored chain and record.
+
+A node's storage is its ``ToyChain`` (committed blocks) and the encoded
+``LastSigned`` record; a crash drops the engine and anything in flight to it,
+a restart builds a new engine from that storage alone. Safety is checked on
+every commit (one block per height across honest nodes; a quorum of valid
+seals from the set of the height), and ``SafetyViolation`` names the seed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from straits.consensus.v1 import consensus_pb2 as consensus_pb
+from straits.ledger.v1 import transaction_pb2 as tx_pb
+
+from ledger import transaction as txs
+from ledger.block import Block, verify_seals
+from ledger.consensus import ConsensusConfig, Engine, LastSigned, Ready
+from ledger.errors import StraitsError
+from ledger.keys import PrivateKey
+from tests.consensus.keys import cached, validator_key, validator_names
+from tests.consensus.network import Faults, SimNetwork
+from tests.consensus.toy_ledger import ToyChain
+
+CHAIN_ID = "straits-sim"
+ISSUER = "central-bank"
+BANKS = ("bank-a", "bank-b", "bank-c")
+INITIAL_FUNDS = 1_000_000
+
+
+class SafetyViolation(AssertionError):
+    pass
+
+
+class Behaviour(Protocol):
+    """What makes a node Byzantine: it rewrites what its engine sends and adds its own."""
+
+    def outgoing(
+        self, node: Node, cluster: Cluster, data: bytes, to: str | None
+    ) -> list[tuple[str | None, bytes]]: ...
+
+    def on_tick(self, node: Node, cluster: Cluster) -> list[tuple[str | None, bytes]]: ...
+
+
+@dataclass
+class Node:
+    name: str
+    key: PrivateKey
+    chain: ToyChain
+    engine: Engine | None
+    record: bytes | None = None  # the persisted LastSigned
+    behaviour: Behaviour | None = None
+    seen: list[bytes] = field(
+        default_factory=list
+    )  # recent inbound messages, for replaying attackers
+
+    @property
+    def alive(self) -> bool:
+        return self.engine is not None
+
+    @property
+    def honest(self) -> bool:
+        return self.behaviour is None
+
+
+class Cluster:
+    def __init__(
+        self,
+        n: int,
+        *,
+        seed: int,
+        faults: Faults | None = None,
+        config: ConsensusConfig | None = None,
+        byzantine: dict[int, Behaviour] | None = None,
+    ) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.network = SimNetwork(random.Random(seed ^ 0x5EED), faults or Faults())
+        self.config = config or ConsensusConfig(heartbeat_ticks=40)
+        self.now = 0
+        names = validator_names(n)
+        self.validator_keys = {name: cached(validator_key(name).public_key) for name in names}
+        self.issuer_key = PrivateKey.from_seed(b"\x01" * 32)
+        self.nodes: dict[str, Node] = {}
+        for index, name in enumerate(names):
+            behaviour = (byzantine or {}).get(index)
+            self.nodes[name] = Node(
+                name,
+                validator_key(name),
+                ToyChain(CHAIN_ID, self.validator_keys),
+                None,
+                behaviour=behaviour,
+            )
+        self.pending: list[txs.Transaction] = []
+        self.finalised: dict[int, bytes] = {}
+        self._nonce = 0
+        for node in self.nodes.values():
+            self._start(node)
+
+    # --- driving --------------------------------------------------------------------
+
+    def run(self, ticks: int) -> None:
+        for _ in range(ticks):
+            self.step()
+
+    def run_until(self, condition: object, limit: int) -> bool:
+        for _ in range(limit):
+            if condition():  # type: ignore[operator]
+                return True
+            self.step()
+        return bool(condition())  # type: ignore[operator]
+
+    def step(self) -> None:
+        self.now += 1
+        for envelope in self.network.due(self.now):
+            node = self.nodes[envelope.receiver]
+            if node.alive:
+                self._deliver(node, envelope.sender, envelope.kind, envelope.payload)
+        for node in self.nodes.values():
+            if node.engine is None:
+                continue
+            self._carry_out(node, node.engine.tick())
+            if node.behaviour is not None:
+                self._send_all(node, node.behaviour.on_tick(node, self))
+
+    def submit(self, count: int = 1) -> None:
+        """Banks pay each other; every validator's pool hears of the payments."""
+        for _ in range(count):
+            self._nonce += 1
+            payer, payee = self.rng.sample(BANKS, 2)
+            body = tx_pb.TransactionBody(
+                signer=payer,
+                valid_until_height=1_000_000,
+                nonce=self._nonce,
+                transfer=tx_pb.Transfer(
+                    payee=payee, amount=self.rng.randint(1, 5000), priority=tx_pb.PRIORITY_NORMAL
+                ),
+            )
+            self.pending.append(txs.sign(CHAIN_ID, self.issuer_key, body))
+        self._tell_pending()
+
+    def fund_banks(self) -> None:
+        for bank in BANKS:
+            self._nonce += 1
+            body = tx_pb.TransactionBody(
+                signer=ISSUER,
+                valid_until_height=1_000_000,
+                nonce=self._nonce,
+                issue=tx_pb.Issue(bank=bank, amount=INITIAL_FUNDS, collateral_ref="sim"),
+            )
+            self.pending.append(txs.sign(CHAIN_ID, self.issuer_key, body))
+        self._tell_pending()
+
+    def propose_validators(self, members: Iterable[str], effective_height: int) -> None:
+        self._nonce += 1
+        validators = [
+            tx_pb.Validator(id=m, key=validator_key(m).public_key.to_proto()) for m in members
+        ]
+        body = tx_pb.TransactionBody(
+            signer=ISSUER,
+            valid_until_height=1_000_000,
+            nonce=self._nonce,
+            change_validators=tx_pb.ChangeValidators(
+                validators=validators, effective_height=effective_height
+            ),
+        )
+        self.pending.append(txs.sign(CHAIN_ID, self.issuer_key, body))
+        self._tell_pending()
+
+    def add_node(self, name: str) -> Node:
+        """A new validator joins with the genesis chain and catches up by sync."""
+        node = Node(name, validator_key(name), ToyChain(CHAIN_ID, self.validator_keys), None)
+        self.nodes[name] = node
+        self._start(node)
+        return node
+
+    def crash(self, name: str) -> None:
+        self.nodes[name].engine = None
+
+    def restart(self, name: str) -> None:
+        self._start(self.nodes[name])
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        self.network.partition(groups)
+
+    def heal(self) -> None:
+        self.network.heal()
+
+    # --- observations ---------------------------------------------------------------
+
+    def honest(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.honest]
+
+    def heights(self) -> dict[str, int]:
+        return {n.name: len(n.chain.blocks) for n in self.nodes.values()}
+
+    def min_honest_height(self, alive_only: bool = True) -> int:
+        return min(len(n.chain.blocks) for n in self.honest() if n.alive or not alive_only)
+
+    def fail(self, what: str) -> SafetyViolation:
+        return SafetyViolation(f"seed={self.seed} tick={self.now}: {what}")
+
+    # --- the runtime's part ---------------------------------------------------------
+
+    def _start(self, node: Node) -> None:
+        record = LastSigned.decode(node.record, chain_id=CHAIN_ID) if node.record else None
+        node.engine = Engine(
+            application=node.chain,
+            identity=node.name,
+            key=node.key,
+            config=self.config,
+            last_signed=record,
+        )
+        self._carry_out(node, node.engine.start())
+        self._tell_pending([node])
+
+    def _tell_pending(self, nodes: Iterable[Node] | None = None) -> None:
+        for node in nodes or self.nodes.values():
+            if node.engine is not None and any(
+                tx.id not in node.chain.committed_ids for tx in self.pending
+            ):
+                self._carry_out(node, node.engine.transactions_available())
+
+    def _deliver(self, node: Node, sender: str, kind: str, payload: object) -> None:
+        engine = node.engine
+        assert engine is not None
+        if kind == "consensus":
+            assert isinstance(payload, bytes)
+            if node.behaviour is not None:
+                node.seen = [*node.seen[-63:], payload]
+            self._carry_out(node, engine.receive(payload))
+        elif kind == "fetch":
+            request = consensus_pb.BlockRequest.FromString(payload)  # type: ignore[arg-type]
+            found = node.chain.blocks[request.from_height - 1 : request.to_height]
+            response = consensus_pb.BlockResponse(blocks=[b.to_proto() for b in found])
+            self.network.send(self.now, node.name, sender, "blocks", response.SerializeToString())
+        else:
+            response = consensus_pb.BlockResponse.FromString(payload)  # type: ignore[arg-type]
+            for message in response.blocks:
+                block = Block.from_proto(message, chain_id=CHAIN_ID)
+                if node.engine is None or block.height != len(node.chain.blocks) + 1:
+                    continue
+                self._carry_out(node, node.engine.synced(block))
+
+    def _carry_out(self, node: Node, ready: Ready) -> None:
+        if True:
+            if ready.last_signed is not None:
+                node.record = ready.last_signed.encode()
+            for block in ready.committed:
+                self._commit(node, block)
+            self._send_all(node, [(m.to, m.data) for m in ready.messages], rewrite=True)
+            if ready.fetch is not None:
+                request = consensus_pb.BlockRequest(
+                    from_height=ready.fetch.from_height, to_height=ready.fetch.to_height
+                )
+                self.network.send(
+                    self.now, node.name, ready.fetch.peers[0], "fetch", request.SerializeToString()
+                )
+            if ready.build is not None and node.engine is not None:
+                block = node.chain.build(ready.build, self.pending, timestamp_ms=self.now)
+                self._carry_out(node, node.engine.propose(block))
+            if not ready.committed or node.engine is None:
+                return
+            self._carry_out(node, node.engine.advance())
+            self._tell_pending([node])
+            return
+
+    def _send_all(
+        self, node: Node, messages: list[tuple[str | None, bytes]], rewrite: bool = False
+    ) -> None:
+        for to, data in messages:
+            out = [(to, data)]
+            if rewrite and node.behaviour is not None:
+                out = node.behaviour.outgoing(node, self, data, to)
+            for receiver, payload in out:
+                targets = [receiver] if receiver else [n for n in self.nodes if n != node.name]
+                for target in targets:
+                    self.network.send(self.now, node.name, target, "consensus", payload)
+
+    def _commit(self, node: Node, block: Block) -> None:
+        height = block.height
+        if node.honest:
+            try:
+                verify_seals(block, node.chain.validators_for(height))
+            except StraitsError as exc:
+                raise self.fail(
+                    f"{node.name} finalised block {height} without a seal quorum: {exc}"
+                ) from exc
+            first = self.finalised.setdefault(height, block.hash)
+            if first != block.hash:
+                raise self.fail(f"{node.name} finalised a different block at height {height}")
+        node.chain.commit(block)
+        if node.honest:
+            state = node.chain.state
+            if sum(b for _, b in state.balances) != state.supply:
+                raise self.fail(f"{node.name}: money not conserved at height {height}")
