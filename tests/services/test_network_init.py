@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ from services.config import load_config
 from services.errors import ConfigError
 from services.network_setup import NetworkPlan, bank_ids, init_network
 from services.pki import CertificateAuthority, Identity, Role, load_certificate
-from services.server import ServerSettings, create_server
+from services.server import create_server
 from services.tls import TlsFiles, channel_credentials
 from tests.services.conftest import connect
 
@@ -88,7 +89,8 @@ def test_private_keys_are_readable_by_the_owner_only(network: Path) -> None:
 def test_generated_certificates_carry_a_real_mutual_tls_call(network: Path) -> None:
     """A bank node's config serves a bank client's certificate from the same network."""
     config = load_config(network / "nodes" / "bank-a" / "node.toml")
-    server, port = create_server(ServerSettings(config.id, "127.0.0.1:0", config.tls), [])
+    settings = dataclasses.replace(config.server_settings, listen="127.0.0.1:0")
+    server, port = create_server(settings, [])
     server.start()
     try:
         client = TlsFiles(config.tls.ca, network / "clients" / "bank-a" / "client.crt",
