@@ -111,8 +111,19 @@ class ReplayBucket:
     hash_sum: int
 
 
+_REPLAY_PREFIX = statehash.encode(b"replay")
+_ID_LENGTH = bytes([0, 32])
+
+
 def replay_element(transaction_id: bytes, valid_until_height: int) -> int:
-    return statehash.element(statehash.encode(b"replay", transaction_id, valid_until_height))
+    # The bytes of statehash.encode(b"replay", id, valid_until_height) for a 32-byte id,
+    # built directly: this runs once per transaction.
+    return statehash.element(
+        _REPLAY_PREFIX
+        + _ID_LENGTH
+        + transaction_id
+        + valid_until_height.to_bytes(8, "big", signed=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,12 +116,13 @@ class Chain:
         """Proposer path: execute leniently and build the block around what was kept."""
         execution = execute(self.state, list(transactions), verify=InlineCheck(), strict=False)
         height = self.state.height + 1
+        validators = sorted(self.state.validators_for(height))
         block = blocks.build(
             chain_id=self.genesis.chain_id,
             height=height,
             parent_hash=self.state.head_hash,
             timestamp_ms=self.state.timestamp_ms + 100,
-            proposer=VALIDATORS[height % len(VALIDATORS)],
+            proposer=validators[height % len(validators)],
             round=0,
             transactions=execution.transactions,
             state_root=execution.state_root,
