@@ -10,7 +10,7 @@ from ledger.block import Block, Seal
 from ledger.errors import DecodeError, InvalidBlockError, QuorumError
 from ledger.quorum import quorum
 from tests.vectors.regenerate import sample_block
-from tests.vectors.samples import CHAIN_ID, ed25519_key, p256_key, validator_key
+from tests.vectors.samples import CHAIN_ID, ed25519_key, p256_key, simple_block, validator_key
 
 VALIDATORS = {f"validator-{n}": validator_key(n).public_key for n in range(4)}
 
@@ -35,16 +35,6 @@ def test_a_block_survives_encode_and_decode_whole():
 
 
 def test_the_block_hash_covers_every_header_field():
-    base = dict(
-        chain_id=CHAIN_ID,
-        height=7,
-        parent_hash=bytes(32),
-        timestamp_ms=1,
-        proposer="validator-0",
-        round=0,
-        transactions=[],
-        state_root=bytes(32),
-    )
     changes = {
         "height": 8,
         "parent_hash": b"\x01" * 32,
@@ -54,9 +44,9 @@ def test_the_block_hash_covers_every_header_field():
         "state_root": b"\x01" * 32,
         "transactions": list(sample_block().transactions[:1]),
     }
-    hashes = {block.build(**base).hash}
+    hashes = {simple_block().hash}
     for name, value in changes.items():
-        hashes.add(block.build(**{**base, name: value}).hash)
+        hashes.add(simple_block(**{name: value}).hash)
     assert len(hashes) == len(changes) + 1
 
 
@@ -109,16 +99,7 @@ def test_transactions_changed_under_a_header_are_refused(change):
 
 def test_a_block_carrying_the_same_transaction_twice_is_refused():
     first = sample_block().transactions[0]
-    doubled = block.build(
-        chain_id=CHAIN_ID,
-        height=8,
-        parent_hash=bytes(32),
-        timestamp_ms=0,
-        proposer="validator-0",
-        round=0,
-        transactions=[first, first],
-        state_root=bytes(32),
-    )
+    doubled = simple_block(transactions=[first, first])
     with pytest.raises(InvalidBlockError, match="distinct transactions") as error:
         Block.decode(doubled.encode(), chain_id=CHAIN_ID)
     assert error.value.field == "transactions"
@@ -155,16 +136,7 @@ def _two_valid_plus(extra: Seal) -> Block:
 
 
 def _another_blocks_seal() -> Seal:
-    other = block.build(
-        chain_id=CHAIN_ID,
-        height=8,
-        parent_hash=bytes(32),
-        timestamp_ms=0,
-        proposer="validator-0",
-        round=0,
-        transactions=[],
-        state_root=bytes(32),
-    )
+    other = simple_block(height=8)
     return _seal(other, 2)
 
 

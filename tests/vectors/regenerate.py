@@ -117,16 +117,7 @@ def block_vectors() -> Vectors:
         "seal_bytes": block.seal_bytes(samples.CHAIN_ID, sealed.hash).hex(),
         "seals": {s.validator: s.signature.hex() for s in sealed.seals},
         "encoded": sealed.encode().hex(),
-        "empty_block_header": block.build(
-            chain_id=samples.CHAIN_ID,
-            height=1,
-            parent_hash=bytes(32),
-            timestamp_ms=0,
-            proposer="validator-0",
-            round=0,
-            transactions=[],
-            state_root=bytes(32),
-        ).header_bytes.hex(),
+        "empty_block_header": samples.simple_block().header_bytes.hex(),
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
-from ledger import transaction
+from ledger import block, transaction
 from ledger.keys import PrivateKey
 from ledger.transaction import Transaction
 
@@ -128,3 +128,18 @@ def signed_transfers(count: int, key: PrivateKey, *, payer: str = ALPHA_BANK) ->
     return [
         transaction.sign(CHAIN_ID, key, transfer_body(payer, nonce=n)) for n in range(1, count + 1)
     ]
+
+
+def simple_block(**header: object) -> block.Block:
+    """A block at height 1 with no transactions and zero hashes; ``header`` overrides."""
+    fields: dict = {
+        "chain_id": CHAIN_ID,
+        "height": 1,
+        "parent_hash": bytes(32),
+        "timestamp_ms": 0,
+        "proposer": "validator-0",
+        "round": 0,
+        "transactions": [],
+        "state_root": bytes(32),
+    }
+    return block.build(**{**fields, **header})
