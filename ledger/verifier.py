@@ -184,8 +184,8 @@ class BatchVerifier:
     ) -> list[bool]:
         """One verdict per transaction: signed by the key ``key_of(signer)`` returns.
 
-        A signer with no key (``key_of`` returns None) gets False. The transaction id is
-        the digest of the signed bytes, so no message is hashed here.
+        A signer with no key (``key_of`` returns None) gets False. No message is hashed
+        here: ``Transaction`` guarantees its id is SHA-256 of exactly ``tx.signed``.
         """
         verdicts = [False] * len(transactions)
         positions: list[int] = []
