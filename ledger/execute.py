@@ -32,12 +32,10 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger.block import Block
 from ledger.errors import (
-    BadKeyError,
     BadSignatureError,
     ExpiredError,
     InadmissibleError,
     InvalidBlockError,
-    MalformedTransactionError,
     ReplayError,
     UnknownSignerError,
     WrongChainError,
@@ -135,25 +133,6 @@ def admission_error(
         return ReplayError(
             expected("a transaction not applied before", transaction.id.hex()), field="id"
         )
-    return _key_error(transaction)
-
-
-def _key_error(transaction: Transaction) -> InadmissibleError | None:
-    body = transaction.body
-    kind = transaction.kind
-    keys = []
-    if kind == "admit_bank":
-        keys = [("admit_bank.key", body.admit_bank.key)]
-    elif kind == "change_validators":
-        keys = [
-            (f"change_validators.validators[{i}].key", v.key)
-            for i, v in enumerate(body.change_validators.validators)
-        ]
-    for where, key in keys:
-        try:
-            PublicKey.from_proto(key)
-        except BadKeyError as exc:
-            return MalformedTransactionError(exc.detail, field=where)
     return None
 
 
