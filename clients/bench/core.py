@@ -76,6 +76,8 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "processor": _cpu_model(),
+            # Other work on the machine skews the figures; the load says how much there was.
+            "load_average_at_start": os.getloadavg()[0],
         },
         "sections": results,
     }
