@@ -166,7 +166,7 @@ def execute(
         seen[transaction.id] = transaction.body.valid_until_height
         admitted.append(transaction)
         positions.append(index)
-    verdicts = verify.verify_transactions(admitted, _key_lookup(state))
+    verdicts = verify.verify_transactions(admitted, key_lookup(state))
     included: list[Transaction] = []
     for index, transaction, good in zip(positions, admitted, verdicts, strict=True):
         if not good:
@@ -242,7 +242,7 @@ def apply_block(state: State, block: Block, *, verify: SignatureCheck) -> Execut
     return execution.for_block(block)
 
 
-def _key_lookup(state: State) -> Callable[[str], PublicKey | None]:
+def key_lookup(state: State) -> Callable[[str], PublicKey | None]:
     participants = state.participants
 
     def key_of(signer: str) -> PublicKey | None:
