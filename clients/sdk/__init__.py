@@ -1,0 +1,21 @@
+"""Python SDK for Straits: typed clients over the public gRPC API.
+
+    from clients.sdk import BankClient, open_channel
+    from services.tls import TlsFiles
+
+    channel = open_channel("127.0.0.1:7105", TlsFiles(ca, certificate, key))
+    bank = BankClient(channel)
+    payment = bank.send("bank-b", 12_500, reference="invoice 42")
+
+Every call has a deadline; UNAVAILABLE is retried with backoff by gRPC itself, which
+is safe because every call that moves money carries a ``request_id`` that the SDK
+fixes before the first attempt. Failures raise ``ApiError``.
+"""
+
+from clients.sdk.bank import BankClient
+from clients.sdk.channel import ApiError, RetryPolicy, open_channel
+from clients.sdk.issuer import IssuerClient
+from clients.sdk.regulator import RegulatorClient
+
+__all__ = ["ApiError", "BankClient", "IssuerClient", "RegulatorClient", "RetryPolicy",
+           "open_channel"]
