@@ -6,7 +6,8 @@ with rich details, so no servicer builds a status by hand. A call fails with
 ``google.rpc.Status`` carrying an ``ErrorInfo`` (reason = the error's stable code,
 domain ``straits``, metadata ``field``) and, when a field is to blame, a
 ``BadRequest`` naming it. Items of a batch are answered with ``to_error_proto``
-from the same table instead.
+from the same table instead. A request whose bytes do not parse is answered
+INVALID_ARGUMENT (reason ``malformed``), not gRPC's default INTERNAL.
 
 The codes follow gRPC's guidance: INVALID_ARGUMENT whatever the state,
 FAILED_PRECONDITION when the state refuses it, ALREADY_EXISTS for a repeat,
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError as ProtoDecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from straits.common.v1 import common_pb2 as common_pb
@@ -207,12 +209,48 @@ def details_of(error: grpc.RpcError) -> ErrorDetails:
     return ErrorDetails(code=call.code(), reason=reason, field=field, message=call.details() or "")
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the guard can answer it."""
+
+    error: core.DecodeError
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # gRPC answers a request that fails to deserialise with INTERNAL and no details;
+    # malformed input is the caller's fault, so it must be INVALID_ARGUMENT instead.
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except ProtoDecodeError as exc:
+            return _Undecodable(core.DecodeError(f"expected a valid request message: {exc}"))
+
+    return deserialize
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise request.error
+    return request
+
+
+def _decoded_stream(requests: Iterator[Any]) -> Iterator[Any]:
+    for request in requests:
+        yield _decoded(request)
+
+
 def _translating(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
+    def requests_of(request: Any) -> Any:
+        return _decoded_stream(request) if isinstance(request, Iterator) else _decoded(request)
+
     if streaming:
 
         def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             try:
-                yield from behavior(request, context)
+                yield from behavior(requests_of(request), context)
             except core.StraitsError as error:
                 abort(context, error)
 
@@ -220,7 +258,7 @@ def _translating(behavior: Callable[..., Any], streaming: bool) -> Callable[...,
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return behavior(request, context)
+            return behavior(requests_of(request), context)
         except core.StraitsError as error:
             abort(context, error)
 
@@ -238,5 +276,5 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        return wrap_handler(handler, _translating)
+        return wrap_handler(handler, _translating, _tolerant(handler.request_deserializer))
 

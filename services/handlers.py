@@ -24,12 +24,17 @@ _FACTORIES = {
 }
 
 
-def wrap_handler(handler: grpc.RpcMethodHandler, guard: Guard) -> grpc.RpcMethodHandler:
+def wrap_handler(
+    handler: grpc.RpcMethodHandler,
+    guard: Guard,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler:
+    """``guard`` around the behaviour; ``request_deserializer`` replaces the handler's."""
     shape = (handler.request_streaming, handler.response_streaming)
     attribute, factory = _FACTORIES[shape]
     behavior = getattr(handler, attribute)
     return factory(
         guard(behavior, handler.response_streaming),
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )

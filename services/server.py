@@ -2,11 +2,11 @@
 
 ``create_server`` builds and binds a server without starting it and returns the
 bound port, so tests bind port 0 and a node runtime decides when to ``start()``.
-Every server gets, in order, the error interceptor (a ``StraitsError`` leaves as its
-status from ``services.errors``) and the auth interceptor (the caller's certificate
-against ``services.auth.RULES``), the standard health service (every registered
-service SERVING unless the caller passes its own health servicer to steer) and
-server reflection.
+Every server gets, in order, the auth interceptor (the caller's certificate against
+``services.auth.RULES``) and the error interceptor (a ``StraitsError`` leaves as its
+status from ``services.errors``; malformed requests are INVALID_ARGUMENT), the
+standard health service (every registered service SERVING unless the caller passes
+its own health servicer to steer) and server reflection.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def create_server(
 ) -> tuple[grpc.Server, int]:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
-        interceptors=[ErrorInterceptor(), AuthInterceptor(settings.participant_id)],
+        # The auth check runs first, so a caller who may not call a method learns
+        # nothing from it, not even whether its request parsed.
+        interceptors=[AuthInterceptor(settings.participant_id), ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

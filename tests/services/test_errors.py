@@ -88,3 +88,20 @@ def test_error_raised_mid_stream_ends_the_stream_with_its_status(pki: Pki, chann
             received.append(block)
     assert len(received) == 1, "the block sent before the error must arrive"
     assert details_of(ended.value).code is C.UNAVAILABLE
+
+
+def test_malformed_request_bytes_are_invalid_argument_not_internal(pki: Pki, channel_for):
+    files = pki.issue("regulator-garbage", "regulator", Role.REGULATOR)
+    raw = channel_for(files).unary_unary("/straits.validator.v1.ValidatorService/GetAccount")
+    with pytest.raises(grpc.RpcError) as refused:
+        raw(b"\xff\xff\xff", timeout=10)
+    details = details_of(refused.value)
+    assert (details.code, details.reason) == (C.INVALID_ARGUMENT, "malformed"), details.message
+
+
+def test_caller_without_the_role_is_denied_before_its_bytes_are_judged(pki: Pki, channel_for):
+    files = pki.issue("bank-a-garbage", "bank-a", Role.BANK)
+    raw = channel_for(files).unary_unary("/straits.issuer.v1.IssuerService/GetTotalSupply")
+    with pytest.raises(grpc.RpcError) as refused:
+        raw(b"\xff\xff\xff", timeout=10)
+    assert details_of(refused.value).code is C.PERMISSION_DENIED
