@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 from straits.bank.v1 import bank_pb2, bank_pb2_grpc
 
 from services.errors import details_of
@@ -103,3 +106,10 @@ def test_every_participant_may_ask_for_health(pki: Pki, channel_for) -> None:
     answer = health.Check(
         health_pb2.HealthCheckRequest(service="straits.bank.v1.BankService"), timeout=TIMEOUT)
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_node_services(pki: Pki, channel_for) -> None:
+    files = pki.issue("grpcurl-user", "bank-a", Role.CLIENT)
+    services = set(ProtoReflectionDescriptorDatabase(channel_for(files)).get_services())
+    assert {"straits.bank.v1.BankService", "straits.validator.v1.ValidatorService",
+            "grpc.health.v1.Health"} <= services, services
