@@ -38,6 +38,9 @@ class Mempool:
     def __contains__(self, tx_id: bytes) -> bool:
         return tx_id in self._pending
 
+    def get(self, tx_id: bytes) -> Transaction | None:
+        return self._pending.get(tx_id)
+
     def add(self, transactions: Sequence[Transaction]) -> list[Admission]:
         """Admit in order; the batch is cut where the pool fills, never reordered."""
         results: list[Admission] = []

@@ -1,0 +1,101 @@
+"""A validator's committed chain: the ledger state, its store, and the engine's view of both.
+
+``Chain`` is the consensus ``Application`` of a running validator. It answers the
+engine from the state at the head, builds proposals from the mempool, validates
+proposals by executing them, and commits blocks to the store. Each block is
+executed once: the execution made while building or validating a proposal is kept
+(by block hash) and reused when the same block commits, so a committed block costs
+one store write, not a second run of the rules.
+
+Only the node loop thread calls ``build``, ``validate`` and ``commit``; readers on
+gRPC threads take ``state`` and ``head()``, which are replaced whole on each commit
+(a reference swap, atomic under the GIL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ledger import block as blocks
+from ledger.block import Block
+from ledger.consensus import BuildProposal, ChainHead
+from ledger.errors import StoreError, expected
+from ledger.execute import Execution, SignatureCheck, apply_block, execute
+from ledger.keys import PublicKey
+from ledger.state import State
+from ledger.store import Store
+from ledger.transaction import Transaction
+
+# Executions kept for proposals not yet committed; a height rarely sees more than a few.
+_EXECUTION_CACHE = 16
+
+
+class Chain:
+    def __init__(self, store: Store, genesis_state: State, verify: SignatureCheck) -> None:
+        self._store = store
+        self._verify = verify
+        self.state = store.load_state() or genesis_state
+        self._head = _head_of(store, self.state)
+        self._executions: dict[bytes, Execution] = {}
+
+    # --- the consensus Application --------------------------------------------------
+
+    @property
+    def chain_id(self) -> str:
+        return self.state.chain_id
+
+    def head(self) -> ChainHead:
+        return self._head
+
+    def validators_for(self, height: int) -> Mapping[str, PublicKey]:
+        return self.state.validators_for(height)
+
+    def validate(self, block: Block) -> None:
+        if block.hash not in self._executions:
+            self._remember(block.hash, apply_block(self.state, block, verify=self._verify))
+
+    # --- proposing and committing -----------------------------------------------------
+
+    def build(
+        self, request: BuildProposal, candidates: Sequence[Transaction], now_ms: int
+    ) -> Block:
+        """A block for ``request`` from ``candidates``: inadmissible ones are left out."""
+        execution = execute(self.state, candidates, verify=self._verify, strict=False)
+        block = blocks.build(
+            chain_id=self.chain_id,
+            height=request.height,
+            parent_hash=request.parent_hash,
+            # Never before the parent: validators refuse a block that goes back in time.
+            timestamp_ms=max(now_ms, self.state.timestamp_ms),
+            proposer=request.proposer,
+            round=request.round,
+            transactions=execution.transactions,
+            state_root=execution.state_root,
+        )
+        self._remember(block.hash, execution.for_block(block))
+        return block
+
+    def commit(self, block: Block) -> Execution:
+        """Persist ``block`` (whose seals the engine has checked) and move the head to it."""
+        execution = self._executions.pop(block.hash, None)
+        if execution is None:
+            execution = apply_block(self.state, block, verify=self._verify)
+        self._store.commit(block, execution)
+        self.state = execution.state
+        self._head = ChainHead(block.height, block.hash, block.header.proposer)
+        self._executions.clear()
+        return execution
+
+    def _remember(self, block_hash: bytes, execution: Execution) -> None:
+        if len(self._executions) >= _EXECUTION_CACHE:
+            self._executions.pop(next(iter(self._executions)))
+        self._executions[block_hash] = execution
+
+
+def _head_of(store: Store, state: State) -> ChainHead:
+    if state.height == 0:
+        return ChainHead(0, state.head_hash, "")
+    block = store.block(state.height)
+    if block is None:
+        raise StoreError(expected(f"block {state.height} (the head) in the store", None))
+    return ChainHead(block.height, block.hash, block.header.proposer)

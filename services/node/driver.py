@@ -1,0 +1,199 @@
+"""The node loop: the one thread where the clock, the network and the QBFT engine meet.
+
+Every input — a peer's message, a tick of the clock, new transactions in the
+mempool, a block fetched for catch-up, a proposal whose batching delay is over —
+becomes an event on one queue. The loop takes events one at a time, hands each to
+the engine and carries out the ``Ready`` it returns in the order the engine
+requires: persist the last-signed record, commit blocks, send messages, start a
+fetch, build a proposal, then ``advance`` after a commit. Because only this thread
+touches the engine and the chain, neither needs a lock.
+
+A proposal is not built the moment the engine asks: it waits until
+``block_interval`` has passed since the last commit or a full block's worth of
+transactions is waiting, so blocks carry batches rather than single payments.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ledger.block import Block
+from ledger.consensus import BuildProposal, Engine, FetchBlocks, Ready
+from ledger.execute import Execution
+from ledger.store import Store
+from services.node.chain import Chain
+from services.node.mempool import Mempool
+from services.node.peers import Peers
+
+log = logging.getLogger(__name__)
+
+CommitListener = Callable[[Block, Execution], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    tick_seconds: float
+    block_interval_seconds: float
+
+
+class Driver:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        chain: Chain,
+        store: Store,
+        mempool: Mempool,
+        peers: Peers,
+        timing: Timing,
+        decode_block: Callable[[bytes], Block],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = engine
+        self._chain = chain
+        self._store = store
+        self._mempool = mempool
+        self._peers = peers
+        self._timing = timing
+        self._decode_block = decode_block
+        self._clock = clock
+        self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+        self._listeners: list[CommitListener] = []
+        self._pending_build: BuildProposal | None = None
+        self._last_commit = clock()
+        self._fetching = threading.Event()
+        self._stopped = threading.Event()
+        self._loop = threading.Thread(target=self._run, name="node-loop", daemon=True)
+        self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+
+    # --- life cycle ------------------------------------------------------------------
+
+    def add_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._events.put(("start", None))
+        self._loop.start()
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._events.put(("stop", None))
+        self._loop.join(timeout=5)
+        self._ticker.join(timeout=5)
+
+    # --- inputs, from any thread -----------------------------------------------------
+
+    def deliver(self, message: bytes) -> None:
+        self._events.put(("message", message))
+
+    def transactions_available(self) -> None:
+        self._events.put(("transactions", None))
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # --- the loop --------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        while not self._stopped.wait(self._timing.tick_seconds):
+            self._events.put(("tick", None))
+
+    def _run(self) -> None:
+        while True:
+            kind, payload = self._events.get()
+            if kind == "stop":
+                return
+            try:
+                self._handle(kind, payload)
+            except Exception:  # the loop must survive one bad event; the error is logged whole
+                log.exception("node loop: event %s failed", kind)
+
+    def _handle(self, kind: str, payload: object) -> None:
+        engine = self._engine
+        if kind == "message":
+            ready = engine.receive(payload)  # type: ignore[arg-type]
+        elif kind == "tick":
+            ready = engine.tick()
+        elif kind == "transactions":
+            ready = engine.transactions_available()
+        elif kind == "synced":
+            ready = engine.synced(payload)  # type: ignore[arg-type]
+        elif kind == "build":
+            ready = self._build_if_due()
+        elif kind == "start":
+            ready = engine.start()
+        else:
+            raise ValueError(f"expected a known event kind, got {kind!r}")
+        self._carry_out(ready)
+        if self._pending_build is not None and kind in ("transactions", "tick"):
+            self._carry_out(self._build_if_due())
+
+    def _carry_out(self, ready: Ready) -> None:
+        todo = [ready]
+        while todo:
+            ready = todo.pop()
+            if ready.last_signed is not None:
+                self._store.save_last_signed(ready.last_signed.encode())
+            for block in ready.committed:
+                self._commit(block)
+            for outbound in ready.messages:
+                self._peers.send(outbound.data, outbound.to)
+            if ready.fetch is not None:
+                self._start_fetch(ready.fetch)
+            if ready.build is not None:
+                self._pending_build = ready.build
+                todo.append(self._build_if_due())
+            if ready.committed:
+                todo.append(self._engine.advance())
+
+    def _commit(self, block: Block) -> None:
+        execution = self._chain.commit(block)
+        self._mempool.remove(t.id for t in block.transactions)
+        self._mempool.prune_expired(block.height + 1)
+        self._last_commit = self._clock()
+        if self._pending_build is not None and self._pending_build.height <= block.height:
+            self._pending_build = None
+        for listener in self._listeners:
+            try:
+                listener(block, execution)
+            except Exception:  # a broken watcher must not stop the ledger
+                log.exception("commit listener failed on block %d", block.height)
+
+    def _build_if_due(self) -> Ready:
+        request = self._pending_build
+        if request is None or request.height != self._chain.head().height + 1:
+            self._pending_build = None
+            return Ready()
+        limit = self._chain.state.parameters.max_block_transactions
+        wait = self._last_commit + self._timing.block_interval_seconds - self._clock()
+        if wait > 0 and len(self._mempool) < limit:
+            threading.Timer(wait, self._events.put, args=(("build", None),)).start()
+            return Ready()
+        self._pending_build = None
+        candidates = self._mempool.take(limit, height=request.height)
+        block = self._chain.build(request, candidates, int(self._clock() * 1000))
+        return self._engine.propose(block)
+
+    def _start_fetch(self, request: FetchBlocks) -> None:
+        if self._fetching.is_set():
+            return
+        self._fetching.set()
+
+        def fetch() -> None:
+            try:
+                blocks = self._peers.fetch(
+                    request.from_height, request.to_height, request.peers, self._decode_block
+                )
+                for block in blocks:
+                    self._events.put(("synced", block))
+            finally:
+                self._fetching.clear()
+
+        threading.Thread(target=fetch, name="sync", daemon=True).start()
