@@ -75,6 +75,10 @@ class Engine:
     def receive(self, data: bytes) -> Ready:
         return self._run(lambda: self._receive(data))
 
+    def receive_message(self, message: Message) -> Ready:
+        """For a runtime that decoded the bytes already (``Message.decode``), e.g. once for all."""
+        return self._run(lambda: self._handle(message))
+
     def transactions_available(self) -> Ready:
         return self._run(lambda: self._decided or self._activate())
 

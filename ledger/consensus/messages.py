@@ -39,10 +39,7 @@ class Signed:
     payload: pb.Payload
     payload_bytes: bytes
     signature: bytes
-
-    @property
-    def step(self) -> Step:
-        return Step(self.payload.step)
+    step: Step
 
     @property
     def height(self) -> int:
@@ -75,15 +72,14 @@ class Signed:
     @classmethod
     def from_proto(cls, message: pb.SignedPayload) -> Signed:
         payload = codec.decode(pb.Payload, message.payload)
-        _check_payload(payload)
-        return cls(payload, message.payload, message.signature)
+        return cls(payload, message.payload, message.signature, _check_payload(payload))
 
 
 def sign(chain_id: str, key: PrivateKey, payload: pb.Payload) -> Signed:
-    _check_payload(payload)
+    step = _check_payload(payload)
     payload_bytes = codec.encode(payload)
     signature = key.sign(codec.signing_bytes(chain_id, codec.CONSENSUS, payload_bytes))
-    return Signed(payload, payload_bytes, signature)
+    return Signed(payload, payload_bytes, signature, step)
 
 
 @dataclass(frozen=True)
@@ -167,7 +163,7 @@ class Message:
 _STEPS = frozenset(step.value for step in Step)
 
 
-def _check_payload(payload: pb.Payload) -> None:
+def _check_payload(payload: pb.Payload) -> Step:
     if payload.step not in _STEPS:
         raise _malformed(expected("a known step", payload.step))
     step = Step(payload.step)
@@ -188,6 +184,7 @@ def _check_payload(payload: pb.Payload) -> None:
         raise _malformed(
             expected(f"a prepared round below {payload.round}", payload.prepared_round)
         )
+    return step
 
 
 def _malformed(detail: str) -> InvalidMessageError:

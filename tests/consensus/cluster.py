@@ -19,8 +19,8 @@ from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger import transaction as txs
 from ledger.block import Block, verify_seals
-from ledger.consensus import ConsensusConfig, Engine, LastSigned, Ready
-from ledger.errors import StraitsError
+from ledger.consensus import ConsensusConfig, Engine, LastSigned, Message, Ready
+from ledger.errors import InvalidMessageError, StraitsError
 from ledger.keys import PrivateKey
 from tests.consensus.keys import cached, validator_key, validator_names
 from tests.consensus.network import Faults, SimNetwork
@@ -98,6 +98,7 @@ class Cluster:
         self.pending: list[txs.Transaction] = []
         self.finalised: dict[int, bytes] = {}
         self._nonce = 0
+        self._decoded: dict[bytes, Message] = {}
         for node in self.nodes.values():
             self._start(node)
 
@@ -232,7 +233,7 @@ class Cluster:
             assert isinstance(payload, bytes)
             if node.behaviour is not None:
                 node.seen = [*node.seen[-63:], payload]
-            self._carry_out(node, engine.receive(payload))
+            self._carry_out(node, self._receive(engine, payload))
         elif kind == "fetch":
             request = consensus_pb.BlockRequest.FromString(payload)  # type: ignore[arg-type]
             found = node.chain.blocks[request.from_height - 1 : request.to_height]
@@ -245,6 +246,19 @@ class Cluster:
                 if node.engine is None or block.height != len(node.chain.blocks) + 1:
                     continue
                 self._carry_out(node, node.engine.synced(block))
+
+    def _receive(self, engine: Engine, data: bytes) -> Ready:
+        """Decode each distinct message once for all nodes; bytes that fail go in raw."""
+        message = self._decoded.get(data)
+        if message is None:
+            try:
+                message = Message.decode(data, chain_id=CHAIN_ID)
+            except InvalidMessageError:
+                return engine.receive(data)
+            if len(self._decoded) > 4096:
+                self._decoded.clear()
+            self._decoded[data] = message
+        return engine.receive_message(message)
 
     def _carry_out(self, node: Node, ready: Ready) -> None:
         if True:

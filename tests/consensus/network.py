@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -39,6 +39,8 @@ class SimNetwork:
         self._seq = 0
         self._groups: list[frozenset[str]] | None = None
         self.sent = 0
+        # Message processors by content: each sees (sender, receiver, kind, payload); True drops.
+        self.filters: list[Callable[[str, str, str, object], bool]] = []
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
         self._groups = [frozenset(g) for g in groups]
@@ -51,6 +53,8 @@ class SimNetwork:
 
     def send(self, now: int, sender: str, receiver: str, kind: str, payload: object) -> None:
         if not self.connected(sender, receiver) or self.rng.random() < self.faults.drop:
+            return
+        if any(dropped(sender, receiver, kind, payload) for dropped in self.filters):
             return
         copies = 2 if self.rng.random() < self.faults.duplicate else 1
         for _ in range(copies):
