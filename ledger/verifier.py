@@ -56,6 +56,13 @@ class VerifierStats:
     failures: int
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), which a container may limit."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class _VerdictCache:
     """A bounded, thread-safe set of cache keys whose signature verified; oldest out first."""
 
@@ -135,7 +142,7 @@ class BatchVerifier:
         cache_size: int = DEFAULT_CACHE_SIZE,
         inline_below: int = DEFAULT_INLINE_BELOW,
     ) -> None:
-        self.workers = max(1, workers if workers is not None else os.cpu_count() or 1)
+        self.workers = max(1, workers if workers is not None else available_cores())
         self.inline_below = max(1, inline_below)
         self._cache = _VerdictCache(max(0, cache_size))
         self._pool: ThreadPoolExecutor | None = None

@@ -11,14 +11,13 @@ the same batches verified in worker processes, keys and messages pickled across.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from ledger.keys import KeyType, PrivateKey, PublicKey
-from ledger.verifier import BatchVerifier, Item
+from ledger.verifier import BatchVerifier, Item, available_cores
 
 BATCH_SIZES = (1, 64, 256, 1024, 4096)
 TARGET_RATIO = 0.95
@@ -70,7 +69,7 @@ def _process_pool_batch(pool: ProcessPoolExecutor, workers: int, items: Sequence
 
 def run(repeats: int = 5, min_seconds: float = 0.3) -> dict:
     """Measure and return figures plus table rows (see ``clients.bench.core``)."""
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     ed_items = _signed_items(max(BATCH_SIZES), KeyType.ED25519)
     p256_items = _signed_items(1024, KeyType.ECDSA_P256)
 
