@@ -87,6 +87,10 @@ class Store(ABC):
         """Transactions signed by or acting on ``participant``, newest first."""
 
     @abstractmethod
+    def receipts(self, height: int) -> list[receipt_pb.Receipt]:
+        """The receipts of block ``height``, in transaction order."""
+
+    @abstractmethod
     def settlements(self, height: int) -> list[receipt_pb.QueueSettlement]:
         """Queued transfers that settled or were cancelled in block ``height``."""
 

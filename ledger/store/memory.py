@@ -69,6 +69,12 @@ class MemoryStore(Store):
         ]
         return page[:limit]
 
+    def receipts(self, height: int) -> list[receipt_pb.Receipt]:
+        block = self.block(height)
+        if block is None:
+            return []
+        return [self._records[t.id].receipt for t in block.transactions]
+
     def settlements(self, height: int) -> list[receipt_pb.QueueSettlement]:
         return list(self._settlements[height - 1]) if 1 <= height <= len(self._settlements) else []
 
