@@ -12,10 +12,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import network
+from clients.cli.commands import network, nodes
 from ledger.errors import StraitsError
 
-COMMANDS = (network,)
+COMMANDS = (network, nodes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,7 +118,11 @@ class Driver:
     def _handle(self, kind: str, payload: object) -> None:
         engine = self._engine
         if kind == "message":
+            started = time.perf_counter()
             ready = engine.receive(payload)  # type: ignore[arg-type]
+            spent = time.perf_counter() - started
+            if spent > 0.05:
+                log.debug("a consensus message took %.1f ms (round %d)", spent * 1000, engine.round)
         elif kind == "tick":
             ready = engine.tick()
         elif kind == "transactions":
@@ -152,9 +156,20 @@ class Driver:
                 todo.append(self._build_if_due())
             if ready.committed:
                 todo.append(self._engine.advance())
+                if len(self._mempool):
+                    # The new height starts idle; what is still waiting must wake it.
+                    todo.append(self._engine.transactions_available())
 
     def _commit(self, block: Block) -> None:
+        started = time.perf_counter()
         execution = self._chain.commit(block)
+        log.debug(
+            "committed %d (round %d, %d transactions) in %.1f ms",
+            block.height,
+            block.header.round,
+            len(block.transactions),
+            (time.perf_counter() - started) * 1000,
+        )
         self._mempool.remove(t.id for t in block.transactions)
         self._mempool.prune_expired(block.height + 1)
         self._last_commit = self._clock()
@@ -177,8 +192,16 @@ class Driver:
             threading.Timer(wait, self._events.put, args=(("build", None),)).start()
             return Ready()
         self._pending_build = None
+        started = time.perf_counter()
         candidates = self._mempool.take(limit, height=request.height)
         block = self._chain.build(request, candidates, int(self._clock() * 1000))
+        log.debug(
+            "built %d round %d with %d transactions in %.1f ms",
+            block.height,
+            request.round,
+            len(block.transactions),
+            (time.perf_counter() - started) * 1000,
+        )
         return self._engine.propose(block)
 
     def _start_fetch(self, request: FetchBlocks) -> None:
