@@ -36,6 +36,10 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check ledger services clients tests
 
+# Long seeded consensus simulation (RUNS=N to change the count); a failure prints its seed.
+soak: setup
+	$(PY) -m tests.consensus.soak --runs $(or $(RUNS),5000)
+
 bench-core: setup
 	$(PY) -m clients.bench.core
 

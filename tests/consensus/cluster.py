@@ -22,7 +22,8 @@ from ledger.block import Block, verify_seals
 from ledger.consensus import ConsensusConfig, Engine, LastSigned, Message, Ready
 from ledger.errors import InvalidMessageError, StraitsError
 from ledger.keys import PrivateKey
-from tests.consensus.keys import cached, validator_key, validator_names
+from tests.consensus.keys import cached, participant_key, validator_key, validator_names
+from tests.consensus.ledger_chain import LedgerChain, sim_genesis
 from tests.consensus.network import Faults, SimNetwork
 from tests.consensus.toy_ledger import ToyChain
 
@@ -30,6 +31,7 @@ CHAIN_ID = "straits-sim"
 ISSUER = "central-bank"
 BANKS = ("bank-a", "bank-b", "bank-c")
 INITIAL_FUNDS = 1_000_000
+TRANSACTION_LIFETIME = 200  # within the real ledger's max_transaction_lifetime
 
 
 class SafetyViolation(AssertionError):
@@ -50,7 +52,7 @@ class Behaviour(Protocol):
 class Node:
     name: str
     key: PrivateKey
-    chain: ToyChain
+    chain: ToyChain | LedgerChain
     engine: Engine | None
     record: bytes | None = None  # the persisted LastSigned
     behaviour: Behaviour | None = None
@@ -76,6 +78,7 @@ class Cluster:
         faults: Faults | None = None,
         config: ConsensusConfig | None = None,
         byzantine: dict[int, Behaviour] | None = None,
+        real_ledger: bool = False,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -84,21 +87,19 @@ class Cluster:
         self.now = 0
         names = validator_names(n)
         self.validator_keys = {name: cached(validator_key(name).public_key) for name in names}
-        self.issuer_key = PrivateKey.from_seed(b"\x01" * 32)
+        self.real_ledger = real_ledger
+        self.genesis = sim_genesis(CHAIN_ID, self.validator_keys, BANKS, ISSUER)
         self.nodes: dict[str, Node] = {}
         for index, name in enumerate(names):
             behaviour = (byzantine or {}).get(index)
             self.nodes[name] = Node(
-                name,
-                validator_key(name),
-                ToyChain(CHAIN_ID, self.validator_keys),
-                None,
-                behaviour=behaviour,
+                name, validator_key(name), self._new_chain(), None, behaviour=behaviour
             )
         self.pending: list[txs.Transaction] = []
         self.finalised: dict[int, bytes] = {}
         self._nonce = 0
         self._decoded: dict[bytes, Message] = {}
+        self.signed_at: dict[tuple[str, int, int, object], bytes] = {}
         for node in self.nodes.values():
             self._start(node)
 
@@ -131,50 +132,51 @@ class Cluster:
     def submit(self, count: int = 1) -> None:
         """Banks pay each other; every validator's pool hears of the payments."""
         for _ in range(count):
-            self._nonce += 1
             payer, payee = self.rng.sample(BANKS, 2)
-            body = tx_pb.TransactionBody(
-                signer=payer,
-                valid_until_height=1_000_000,
-                nonce=self._nonce,
-                transfer=tx_pb.Transfer(
-                    payee=payee, amount=self.rng.randint(1, 5000), priority=tx_pb.PRIORITY_NORMAL
-                ),
+            amount = self.rng.randint(1, 5000)
+            self._sign(
+                payer,
+                transfer=tx_pb.Transfer(payee=payee, amount=amount, priority=tx_pb.PRIORITY_NORMAL),
             )
-            self.pending.append(txs.sign(CHAIN_ID, self.issuer_key, body))
         self._tell_pending()
 
     def fund_banks(self) -> None:
         for bank in BANKS:
-            self._nonce += 1
-            body = tx_pb.TransactionBody(
-                signer=ISSUER,
-                valid_until_height=1_000_000,
-                nonce=self._nonce,
-                issue=tx_pb.Issue(bank=bank, amount=INITIAL_FUNDS, collateral_ref="sim"),
+            self._sign(
+                ISSUER, issue=tx_pb.Issue(bank=bank, amount=INITIAL_FUNDS, collateral_ref="sim")
             )
-            self.pending.append(txs.sign(CHAIN_ID, self.issuer_key, body))
         self._tell_pending()
 
     def propose_validators(self, members: Iterable[str], effective_height: int) -> None:
-        self._nonce += 1
         validators = [
             tx_pb.Validator(id=m, key=validator_key(m).public_key.to_proto()) for m in members
         ]
-        body = tx_pb.TransactionBody(
-            signer=ISSUER,
-            valid_until_height=1_000_000,
-            nonce=self._nonce,
+        self._sign(
+            ISSUER,
             change_validators=tx_pb.ChangeValidators(
                 validators=validators, effective_height=effective_height
             ),
         )
-        self.pending.append(txs.sign(CHAIN_ID, self.issuer_key, body))
         self._tell_pending()
+
+    def _sign(self, signer: str, **kind: object) -> None:
+        """A transaction valid for TRANSACTION_LIFETIME heights; expired ones leave the pool."""
+        self._nonce += 1
+        top = max(len(node.chain.blocks) for node in self.nodes.values())
+        self.pending = [tx for tx in self.pending if tx.body.valid_until_height > top]
+        body = tx_pb.TransactionBody(
+            signer=signer, valid_until_height=top + TRANSACTION_LIFETIME, nonce=self._nonce, **kind
+        )
+        self.pending.append(txs.sign(CHAIN_ID, participant_key(signer), body))
+
+    def _new_chain(self) -> ToyChain | LedgerChain:
+        if self.real_ledger:
+            return LedgerChain(self.genesis)
+        return ToyChain(CHAIN_ID, self.validator_keys)
 
     def add_node(self, name: str) -> Node:
         """A new validator joins with the genesis chain and catches up by sync."""
-        node = Node(name, validator_key(name), ToyChain(CHAIN_ID, self.validator_keys), None)
+        node = Node(name, validator_key(name), self._new_chain(), None)
         self.nodes[name] = node
         self._start(node)
         return node
@@ -247,18 +249,36 @@ class Cluster:
                     continue
                 self._carry_out(node, node.engine.synced(block))
 
-    def _receive(self, engine: Engine, data: bytes) -> Ready:
-        """Decode each distinct message once for all nodes; bytes that fail go in raw."""
+    def _decode(self, data: bytes) -> Message | None:
+        """Decode each distinct message once for all nodes."""
         message = self._decoded.get(data)
         if message is None:
             try:
                 message = Message.decode(data, chain_id=CHAIN_ID)
             except InvalidMessageError:
-                return engine.receive(data)
+                return None
             if len(self._decoded) > 4096:
                 self._decoded.clear()
             self._decoded[data] = message
-        return engine.receive_message(message)
+        return message
+
+    def _receive(self, engine: Engine, data: bytes) -> Ready:
+        message = self._decode(data)
+        return engine.receive(data) if message is None else engine.receive_message(message)
+
+    def _check_single_signature(self, node: Node, data: bytes) -> None:
+        """No honest validator signs two different payloads at one (height, round, step)."""
+        message = self._decode(data)
+        if message is None:
+            raise self.fail(f"{node.name} sent bytes that do not decode")
+        signed = message.signed
+        place = (signed.sender, signed.height, signed.round, signed.step)
+        first = self.signed_at.setdefault(place, signed.payload_bytes)
+        if first != signed.payload_bytes:
+            raise self.fail(
+                f"{node.name} signed twice at height {signed.height} round {signed.round} "
+                f"step {signed.step.name}"
+            )
 
     def _carry_out(self, node: Node, ready: Ready) -> None:
         if True:
@@ -266,6 +286,9 @@ class Cluster:
                 node.record = ready.last_signed.encode()
             for block in ready.committed:
                 self._commit(node, block)
+            if node.honest:
+                for outbound in ready.messages:
+                    self._check_single_signature(node, outbound.data)
             self._send_all(node, [(m.to, m.data) for m in ready.messages], rewrite=True)
             if ready.fetch is not None:
                 request = consensus_pb.BlockRequest(
@@ -308,7 +331,5 @@ class Cluster:
             if first != block.hash:
                 raise self.fail(f"{node.name} finalised a different block at height {height}")
         node.chain.commit(block)
-        if node.honest:
-            state = node.chain.state
-            if sum(b for _, b in state.balances) != state.supply:
-                raise self.fail(f"{node.name}: money not conserved at height {height}")
+        if node.honest and not node.chain.money_conserved():
+            raise self.fail(f"{node.name}: money not conserved at height {height}")

@@ -36,5 +36,9 @@ def validator_key(name: str) -> PrivateKey:
     return PrivateKey.from_seed(codec.sha256(b"straits-sim-validator:" + name.encode()))
 
 
+def participant_key(name: str) -> PrivateKey:
+    return PrivateKey.from_seed(codec.sha256(b"straits-sim-participant:" + name.encode()))
+
+
 def validator_names(n: int) -> list[str]:
     return [f"validator-{i:02d}" for i in range(n)]

@@ -31,7 +31,11 @@ class RunResult:
 
 
 def random_run(
-    seed: int, *, sizes: tuple[int, ...] = (4, 4, 4, 7, 10), chaos_ticks: int = CHAOS_TICKS
+    seed: int,
+    *,
+    sizes: tuple[int, ...] = (4, 4, 4, 7, 10),
+    chaos_ticks: int = CHAOS_TICKS,
+    real_ledger: bool = False,
 ) -> RunResult:
     rng = random.Random(seed)
     n = rng.choice(sizes)
@@ -43,7 +47,7 @@ def random_run(
         min_delay=1,
         max_delay=rng.choice((1, 3, 8)),
     )
-    cluster = Cluster(n, seed=seed, faults=faults, byzantine=byzantine)
+    cluster = Cluster(n, seed=seed, faults=faults, byzantine=byzantine, real_ledger=real_ledger)
     cluster.fund_banks()
     names = sorted(cluster.nodes)
     honest = [name for name in names if cluster.nodes[name].honest]

@@ -109,6 +109,9 @@ class ToyChain:
         self.blocks.append(block)
         self.committed_ids.update(tx.id for tx in block.transactions)
 
+    def money_conserved(self) -> bool:
+        return sum(b for _, b in self.state.balances) == self.state.supply
+
     def build(
         self, request: BuildProposal, pending: Sequence[Transaction], timestamp_ms: int
     ) -> Block:
