@@ -1,0 +1,64 @@
+"""IssuerService servicer: decode, ask the ``IssuerNode``, answer.
+
+Only the central bank's own clients reach it (``services.auth``). Every writing RPC
+answers once a block carried its transaction, with the ``Commit``; a business
+refusal is a commit whose receipt says REJECTED, not a failed call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+from straits.issuer.v1 import issuer_pb2 as pb
+from straits.issuer.v1 import issuer_pb2_grpc as pb_grpc
+
+from services.node.participant import remaining
+
+if TYPE_CHECKING:
+    from services.node.issuer import IssuerNode
+
+
+class IssuerServicer(pb_grpc.IssuerServiceServicer):
+    def __init__(self, node: IssuerNode) -> None:
+        self._node = node
+
+    def Issue(self, request: pb.IssueRequest,
+              context: grpc.ServicerContext) -> pb.IssueResponse:
+        return pb.IssueResponse(commit=self._node.issue(request, remaining(context)))
+
+    def Redeem(self, request: pb.RedeemRequest,
+               context: grpc.ServicerContext) -> pb.RedeemResponse:
+        return pb.RedeemResponse(
+            commit=self._node.present_redemption(request.redemption, remaining(context)))
+
+    def AdmitBank(self, request: pb.AdmitBankRequest,
+                  context: grpc.ServicerContext) -> pb.AdmitBankResponse:
+        return pb.AdmitBankResponse(commit=self._node.admit(request, remaining(context)))
+
+    def SuspendBank(self, request: pb.SuspendBankRequest,
+                    context: grpc.ServicerContext) -> pb.SuspendBankResponse:
+        return pb.SuspendBankResponse(
+            commit=self._node.suspend(request.bank, remaining(context)))
+
+    def UnsuspendBank(self, request: pb.UnsuspendBankRequest,
+                      context: grpc.ServicerContext) -> pb.UnsuspendBankResponse:
+        return pb.UnsuspendBankResponse(
+            commit=self._node.unsuspend(request.bank, remaining(context)))
+
+    def ProposeValidatorChange(
+        self, request: pb.ProposeValidatorChangeRequest, context: grpc.ServicerContext
+    ) -> pb.ProposeValidatorChangeResponse:
+        return pb.ProposeValidatorChangeResponse(
+            commit=self._node.change_validators(request, remaining(context)))
+
+    def GetTotalSupply(self, request: pb.GetTotalSupplyRequest,
+                       context: grpc.ServicerContext) -> pb.GetTotalSupplyResponse:
+        return self._node.total_supply()
+
+    def ListPositions(self, request: pb.ListPositionsRequest,
+                      context: grpc.ServicerContext) -> pb.ListPositionsResponse:
+        answer = self._node.positions(request.page_size, request.page_token)
+        return pb.ListPositionsResponse(accounts=answer.accounts,
+                                        next_page_token=answer.next_page_token,
+                                        height=answer.height)
