@@ -109,17 +109,23 @@ class PeerLink:
             self._deliver(messages, transactions)
 
     def _deliver(self, messages: list[bytes], transactions: list[Transaction]) -> None:
+        # Transactions first: a proposal that follows then finds them admitted, their
+        # signatures already checked, instead of checking them on the node loop.
         try:
-            if messages:
-                request = service_pb.DeliverRequest(
-                    messages=[codec.decode(consensus_pb.ConsensusMessage, m) for m in messages]
-                )
-                self._stub.Deliver(request, timeout=DELIVER_TIMEOUT_S)
             if transactions:
-                request = service_pb.ShareTransactionsRequest(
-                    transactions=[t.to_proto() for t in transactions]
+                self._stub.ShareTransactions(
+                    service_pb.ShareTransactionsRequest(
+                        transactions=[t.to_proto() for t in transactions]
+                    ),
+                    timeout=DELIVER_TIMEOUT_S,
                 )
-                self._stub.ShareTransactions(request, timeout=DELIVER_TIMEOUT_S)
+            if messages:
+                self._stub.Deliver(
+                    service_pb.DeliverRequest(
+                        messages=[codec.decode(consensus_pb.ConsensusMessage, m) for m in messages]
+                    ),
+                    timeout=DELIVER_TIMEOUT_S,
+                )
             self.stats.delivered += len(messages)
         except grpc.RpcError as error:
             self.stats.failed_calls += 1
