@@ -15,9 +15,10 @@ import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ledger.block import Block
+from ledger.block import Block, seal_bytes, verify_seals
+from ledger.consensus.application import Application
 from ledger.consensus.messages import Message, Signed, Step
-from ledger.errors import InvalidMessageError, expected
+from ledger.errors import InvalidBlockError, InvalidMessageError, QuorumError, expected
 from ledger.keys import PublicKey
 from ledger.quorum import quorum
 
@@ -68,6 +69,37 @@ def check_signed(signed: Signed, ctx: HeightContext, verify: Verify) -> None:
         raise InvalidMessageError(
             f"signature of {signed.sender} does not verify", reason="bad_signature"
         )
+
+
+def expected_round(current: int, came: int) -> str:
+    return f"expected round {current} or later, got {came}"
+
+
+def check_vote(signed: Signed, ctx: HeightContext, current_round: int, lookahead: int) -> None:
+    """A PREPARE for this round or a few ahead; a COMMIT up to a few ahead with a valid seal
+    (``validateCommit``: the seal is the sender's signature over the block hash)."""
+    if signed.round > current_round + lookahead:
+        raise InvalidMessageError(expected_round(current_round, signed.round), reason="round_cap")
+    if signed.step is Step.PREPARE and signed.round < current_round:
+        raise InvalidMessageError(expected_round(current_round, signed.round), reason="old_round")
+    if signed.step is Step.COMMIT:
+        seal = seal_bytes(ctx.chain_id, signed.digest)
+        if not ctx.validators[signed.sender].verify(signed.payload.commit_seal, seal):
+            raise InvalidMessageError(f"seal of {signed.sender} does not verify", reason="bad_seal")
+
+
+def check_synced(block: Block, ctx: HeightContext, application: Application) -> None:
+    """A fetched block extends the head, carries a seal quorum of the height's set and is valid
+    (``validNewBlockMessage``), whoever sent it."""
+    try:
+        if block.header.parent_hash != ctx.parent_hash:
+            raise InvalidBlockError("synced block does not extend the head", field="parent_hash")
+        verify_seals(block, ctx.validators)
+        application.validate(block)
+    except QuorumError as exc:
+        raise InvalidMessageError(str(exc), reason="bad_seals") from exc
+    except InvalidBlockError as exc:
+        raise InvalidMessageError(str(exc), reason="invalid_block") from exc
 
 
 def check_prepare_certificate(

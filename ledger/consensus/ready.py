@@ -54,6 +54,21 @@ class Ready:
         return not (self.last_signed or self.messages or self.committed or self.fetch or self.build)
 
 
+class Outbox:
+    """What one event produced, gathered while the engine handles it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Outbound] = []
+        self.committed: list[Block] = []
+        self.fetch: FetchBlocks | None = None
+        self.build: BuildProposal | None = None
+
+    def ready(self, last_signed: LastSigned | None) -> Ready:
+        return Ready(
+            last_signed, tuple(self.messages), tuple(self.committed), self.fetch, self.build
+        )
+
+
 @dataclass
 class Counters:
     """Plain numbers for the metrics exporter; ``Engine.counters`` hands out a copy."""

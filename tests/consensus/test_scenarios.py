@@ -62,7 +62,7 @@ def test_block_prepared_by_a_quorum_survives_the_round_change_and_a_restart():
     cluster.network.filters.append(drop_step(Step.COMMIT))
     cluster.fund_banks()
     cluster.run(3)  # proposal and PREPAREs delivered: a quorum has prepared, no one committed
-    prepared = {n.name: n.engine._prepared for n in cluster.honest() if n.alive}
+    prepared = {n.name: n.engine.prepared for n in cluster.honest() if n.alive}
     assert all(p is not None for p in prepared.values()), "the quorum should have prepared block 1"
     proposed = prepared["validator-01"].block.hash
     cluster.crash("validator-00")
