@@ -106,7 +106,8 @@ class BankClient:
                                    collateral_ref=collateral_ref)
         return unary(self._stub.Redeem, request, COMMIT_TIMEOUT_S).commit
 
-    def watch(self, *, from_height: int = 0,
-              direction: int = pb.DIRECTION_UNSPECIFIED) -> Iterator[pb.WatchSettlementsResponse]:
+    def watch(self, *, from_height: int = 0, direction: int = pb.DIRECTION_UNSPECIFIED,
+              timeout: float | None = None) -> Iterator[pb.WatchSettlementsResponse]:
+        """Settlement events as blocks commit; open-ended unless ``timeout`` is given."""
         request = pb.WatchSettlementsRequest(from_height=from_height, direction=direction)
-        return stream(self._stub.WatchSettlements, request)
+        return stream(self._stub.WatchSettlements, request, timeout)
