@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from clients.bench import verifier
+from clients.bench import apply_store, verifier
 
 SECTIONS: dict[str, Callable[[], dict]] = {
     "verifier": verifier.run,
+    "apply+store": apply_store.run,
 }
 
 OUTPUT = Path("bench/core.json")
