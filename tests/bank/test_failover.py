@@ -1,0 +1,79 @@
+"""A bank node survives validators going away and its own restart, and never pays twice.
+
+Each story has its own in-process network, since it stops nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from straits.bank.v1 import bank_pb2 as pb
+
+from clients.sdk import ApiError
+from services.node.bank import BankNode
+from services.node.validator import ValidatorNode
+from tests.bank.network import Network, running_network
+
+
+@pytest.fixture()
+def fresh_network(tmp_path: Path) -> Iterator[Network]:
+    with running_network(tmp_path, banks=2) as network:
+        network.issuer_client().issue("bank-a", 100_000, "bond-a")
+        yield network
+
+
+def test_payments_keep_settling_when_the_preferred_validator_stops(
+        fresh_network: Network) -> None:
+    bank = fresh_network.bank("bank-a")
+    bank.send("bank-b", 1, wait=True)  # the node now follows and submits via validator-1
+
+    fresh_network.validators[0].stop()
+    payments = [bank.send("bank-b", 10 + i, wait=True) for i in range(3)]
+
+    assert [p.status for p in payments] == [pb.PAYMENT_STATUS_SETTLED] * 3, payments
+    assert bank.balance().balance == 100_000 - 1 - 10 - 11 - 12
+
+
+def test_a_payment_sent_while_no_validator_answers_is_forwarded_later_and_paid_once(
+        fresh_network: Network) -> None:
+    bank = fresh_network.bank("bank-a")
+    bank.send("bank-b", 1, wait=True)
+    configs = [v.config for v in fresh_network.validators]
+    for validator in fresh_network.validators:
+        validator.stop()
+
+    with pytest.raises(ApiError) as down:
+        bank.send("bank-b", 500, request_id="while-down")
+    assert down.value.code == grpc.StatusCode.UNAVAILABLE
+    assert bank.payment(request_id="while-down").status == pb.PAYMENT_STATUS_PENDING
+
+    fresh_network.validators = [ValidatorNode(c) for c in configs]
+    for validator in fresh_network.validators:
+        validator.start()
+    paid = bank.send("bank-b", 500, request_id="while-down", wait=True)
+
+    assert paid.status == pb.PAYMENT_STATUS_SETTLED, paid
+    assert bank.balance().balance == 100_000 - 1 - 500
+
+
+def test_a_restarted_bank_node_keeps_its_payments_and_resumes_following(
+        fresh_network: Network) -> None:
+    bank = fresh_network.bank("bank-a")
+    first = bank.send("bank-b", 70, request_id="before-restart", wait=True)
+    node = fresh_network.banks["bank-a"]
+    node.stop()
+
+    fresh_network.banks["bank-a"] = restarted = BankNode(node.config)
+    restarted.start()
+    bank = fresh_network.bank("bank-a")
+
+    again = bank.send("bank-b", 70, request_id="before-restart", wait=True)
+    assert again.transfer_id == first.transfer_id and again.status == pb.PAYMENT_STATUS_SETTLED
+    later = bank.send("bank-b", 30, wait=True)
+    assert later.status == pb.PAYMENT_STATUS_SETTLED
+    assert later.committed_height > first.committed_height
+    assert bank.balance().balance == 100_000 - 100
+    assert restarted.height >= later.committed_height
