@@ -29,31 +29,27 @@ block (hence an acknowledged payment) survives a power cut, at one fsync per blo
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
 from straits.ledger.v1 import block_pb2 as block_pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
-from ledger import codec, statehash
+from ledger import codec
 from ledger.block import Block, Seal
 from ledger.errors import SchemaVersionError, StoreError, expected
 from ledger.execute import Execution
-from ledger.genesis import BANK, Parameters
-from ledger.keys import PublicKey
 from ledger.state import (
-    URGENT,
-    Participant,
-    PayerQueue,
-    QueuedTransfer,
-    ReplayBucket,
     State,
-    replay_element,
 )
+from ledger.store import records
 from ledger.store.base import (
     INDEX_BITS,
     Store,
@@ -66,6 +62,7 @@ from ledger.transaction import Transaction
 
 SCHEMA_VERSION = 1
 ID_INDEX_BATCH = 64
+T = TypeVar("T")
 
 _INSERT_BLOCK = "INSERT INTO blocks (height, hash, header, seals) VALUES (?, ?, ?, ?)"
 _INSERT_TRANSACTION = (
@@ -96,12 +93,24 @@ _SELECT_SETTLED = (
 )
 
 
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """One caller at a time: a reader on another thread must never see half a commit."""
+
+    @functools.wraps(method)
+    def locked(self: SqliteStore, *args: object, **kwargs: object) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def _prefix(identifier: bytes) -> int:
     return int.from_bytes(identifier[:8], "big", signed=True)
 
 
 class SqliteStore(Store):
     def __init__(self, path: Path | str) -> None:
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -196,6 +205,7 @@ class SqliteStore(Store):
 
     # --- commit ----------------------------------------------------------------------
 
+    @_locked
     def commit(self, block: Block, execution: Execution) -> None:
         check_commit(self, block, execution)
         state = execution.state
@@ -226,9 +236,9 @@ class SqliteStore(Store):
             for i, s in enumerate(execution.settlements)
         ]
         changed = state.participants if self._head == 0 else execution.changed_accounts
-        accounts = [_account_row(state, account) for account in changed]
+        accounts = [records.account_row(state, account) for account in changed]
         removed = [(seq,) for seq, entry in execution.queue_changes.items() if entry is None]
-        queued = [_queue_row(e) for e in execution.queue_changes.values() if e is not None]
+        queued = [records.queue_row(e) for e in execution.queue_changes.values() if e is not None]
         seals = block_pb.Block(
             seals=[
                 block_pb.CommitSeal(validator=s.validator, signature=s.signature)
@@ -244,7 +254,7 @@ class SqliteStore(Store):
             conn.executemany(_PUT_ACCOUNT, accounts)
             conn.executemany(_DELETE_QUEUED, removed)
             conn.executemany(_PUT_QUEUED, queued)
-            conn.execute(_PUT_META, ("state", json.dumps(_state_meta(state))))
+            conn.execute(_PUT_META, ("state", json.dumps(records.state_meta(state))))
             index_ids = block.height - self._ids_indexed_to >= ID_INDEX_BATCH
             if index_ids:
                 conn.execute(_INDEX_IDS, (record_key(self._ids_indexed_to + 1, 0),))
@@ -269,57 +279,25 @@ class SqliteStore(Store):
 
     # --- state -------------------------------------------------------------------------
 
+    @_locked
     def load_state(self) -> State | None:
         meta = self._meta_json("state")
         if meta is None:
             return None
-        participants: dict[str, Participant] = {}
-        balances: dict[str, int] = {}
-        for row in self._db.query("SELECT * FROM accounts ORDER BY id"):
-            participants[row["id"]] = Participant(
-                row["id"],
-                row["role"],
-                PublicKey.from_text(row["key"]),
-                row["name"],
-                bool(row["suspended"]),
-            )
-            if row["role"] == BANK:
-                balances[row["id"]] = row["balance"]
-        queues: dict[str, tuple[dict, dict]] = {}
-        for row in self._db.query("SELECT * FROM queue ORDER BY seq"):
-            entry = QueuedTransfer(
-                row["transfer_id"],
-                row["payer"],
-                row["payee"],
-                row["amount"],
-                row["priority"],
-                row["seq"],
-                row["queued_height"],
-                bool(row["held"]),
-            )
-            urgent, normal = queues.setdefault(entry.payer, ({}, {}))
-            (urgent if entry.priority == URGENT else normal)[entry.transfer_id] = entry
-        height = meta["height"]
-        parameters = Parameters(**meta["parameters"])
-        replay = self._replay_window(height, parameters.max_transaction_lifetime)
-        state = State(
-            chain_id=meta["chain_id"],
-            height=height,
-            head_hash=bytes.fromhex(meta["head_hash"]),
-            timestamp_ms=meta["timestamp_ms"],
-            parameters=parameters,
-            participants=participants,
-            balances=balances,
-            queues={payer: PayerQueue(u, n) for payer, (u, n) in queues.items()},
-            issued=meta["issued"],
-            redeemed=meta["redeemed"],
-            next_seq=meta["next_seq"],
-            validators=_keys(meta["validators"]),
-            pending_validators=tuple((h, _keys(v)) for h, v in meta["pending"]),
-            replay=replay,
-            accumulator=0,
+        height = meta["height"]  # type: ignore[index]
+        lifetime = records.parameters(meta).max_transaction_lifetime  # type: ignore[arg-type]
+        # An id stays remembered while valid_until > height, and valid_until is at most
+        # lifetime past the block that carried it: only the last `lifetime` blocks count.
+        replay_ids = self._conn.execute(
+            "SELECT valid_until, id FROM transactions WHERE key >= ? AND valid_until > ?",
+            (record_key(max(height - lifetime, 0), 0), height),
         )
-        state = dataclasses.replace(state, accumulator=state.recomputed_accumulator())
+        state = records.state_from_rows(
+            meta,  # type: ignore[arg-type]
+            self._db.query("SELECT * FROM accounts ORDER BY id"),
+            self._db.query("SELECT * FROM queue ORDER BY seq"),
+            replay_ids,
+        )
         head = self.block(height)
         if head is None or head.header.state_root != state.root():
             raise StoreError(
@@ -327,30 +305,13 @@ class SqliteStore(Store):
             )
         return state
 
-    def _replay_window(self, height: int, lifetime: int) -> dict[int, ReplayBucket]:
-        # An id stays remembered while valid_until > height, and valid_until is at most
-        # lifetime past the block that carried it: only the last `lifetime` blocks count.
-        ids: dict[int, list[bytes]] = {}
-        rows = self._conn.execute(
-            "SELECT valid_until, id FROM transactions WHERE key >= ? AND valid_until > ?",
-            (record_key(max(height - lifetime, 0), 0), height),
-        )
-        for valid_until, transaction_id in rows:
-            ids.setdefault(valid_until, []).append(transaction_id)
-        replay = {}
-        for valid_until, bucket in ids.items():
-            hash_sum = 0
-            for transaction_id in bucket:
-                hash_sum = statehash.add(hash_sum, replay_element(transaction_id, valid_until))
-            replay[valid_until] = ReplayBucket(frozenset(bucket), hash_sum)
-        return replay
-
     # --- reads ------------------------------------------------------------------------
 
     def block(self, height: int) -> Block | None:
         found = self.blocks(height, 1)
         return found[0] if found and found[0].height == height else None
 
+    @_locked
     def blocks(self, from_height: int, limit: int) -> list[Block]:
         if limit <= 0 or self._chain_id is None:
             return []
@@ -406,6 +367,7 @@ class SqliteStore(Store):
             settled_height,
         )
 
+    @_locked
     def transaction(self, transaction_id: bytes) -> TransactionRecord | None:
         key = self._recent_ids.get(transaction_id)
         if key is not None:
@@ -420,6 +382,7 @@ class SqliteStore(Store):
             ).fetchone()
         return self._record(row) if row else None
 
+    @_locked
     def history(
         self, participant: str, *, before: int | None = None, limit: int = 100
     ) -> list[TransactionRecord]:
@@ -435,6 +398,7 @@ class SqliteStore(Store):
         ).fetchall()
         return [self._record(row) for row in rows]
 
+    @_locked
     def receipts(self, height: int) -> list[receipt_pb.Receipt]:
         rows = self._conn.execute(
             "SELECT id, outcome, reason, detail FROM transactions"
@@ -446,6 +410,7 @@ class SqliteStore(Store):
             for i, o, r, d in rows
         ]
 
+    @_locked
     def settlements(self, height: int) -> list[receipt_pb.QueueSettlement]:
         rows = self._conn.execute(
             "SELECT transfer_id, outcome FROM settlements WHERE key >= ? AND key < ? ORDER BY key",
@@ -455,6 +420,7 @@ class SqliteStore(Store):
 
     # --- consensus record ---------------------------------------------------------------
 
+    @_locked
     def save_last_signed(self, record: bytes) -> None:
         with self._conn:
             self._conn.execute(
@@ -462,48 +428,11 @@ class SqliteStore(Store):
                 (record.hex(),),
             )
 
+    @_locked
     def load_last_signed(self) -> bytes | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'last_signed'").fetchone()
         return bytes.fromhex(row[0]) if row else None
 
+    @_locked
     def close(self) -> None:
         self._conn.close()
-
-
-def _account_row(state: State, account: str) -> tuple:
-    p = state.participants[account]
-    return (p.id, p.role, p.key.to_text(), p.name, int(p.suspended), state.balances.get(p.id, 0))
-
-
-def _queue_row(e: QueuedTransfer) -> tuple:
-    return (
-        e.seq,
-        e.transfer_id,
-        e.payer,
-        e.payee,
-        e.amount,
-        e.priority,
-        e.queued_height,
-        int(e.held),
-    )
-
-
-def _keys(validators: dict[str, str]) -> dict[str, PublicKey]:
-    return {validator: PublicKey.from_text(text) for validator, text in validators.items()}
-
-
-def _state_meta(state: State) -> dict:
-    return {
-        "chain_id": state.chain_id,
-        "height": state.height,
-        "head_hash": state.head_hash.hex(),
-        "timestamp_ms": state.timestamp_ms,
-        "parameters": state.parameters.to_dict(),
-        "issued": state.issued,
-        "redeemed": state.redeemed,
-        "next_seq": state.next_seq,
-        "validators": {v: k.to_text() for v, k in state.validators.items()},
-        "pending": [
-            [h, {v: k.to_text() for v, k in vs.items()}] for h, vs in state.pending_validators
-        ],
-    }

@@ -1,0 +1,135 @@
+"""Conversions between State values and the rows and JSON a store keeps (no SQL here).
+
+Columns are in the order of the statements in ``ledger.store.sqlite``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ledger import statehash
+from ledger.genesis import BANK, Parameters
+from ledger.keys import PublicKey
+from ledger.state import (
+    URGENT,
+    Participant,
+    PayerQueue,
+    QueuedTransfer,
+    ReplayBucket,
+    State,
+    replay_element,
+)
+
+
+def account_row(state: State, account: str) -> tuple:
+    p = state.participants[account]
+    return (p.id, p.role, p.key.to_text(), p.name, int(p.suspended), state.balances.get(p.id, 0))
+
+
+def queue_row(e: QueuedTransfer) -> tuple:
+    return (
+        e.seq,
+        e.transfer_id,
+        e.payer,
+        e.payee,
+        e.amount,
+        e.priority,
+        e.queued_height,
+        int(e.held),
+    )
+
+
+def state_meta(state: State) -> dict[str, Any]:
+    """The small scalar part of a State, kept as one JSON value."""
+    return {
+        "chain_id": state.chain_id,
+        "height": state.height,
+        "head_hash": state.head_hash.hex(),
+        "timestamp_ms": state.timestamp_ms,
+        "parameters": state.parameters.to_dict(),
+        "issued": state.issued,
+        "redeemed": state.redeemed,
+        "next_seq": state.next_seq,
+        "validators": _key_texts(state.validators),
+        "pending": [[h, _key_texts(v)] for h, v in state.pending_validators],
+    }
+
+
+def parameters(meta: Mapping[str, Any]) -> Parameters:
+    return Parameters(**meta["parameters"])
+
+
+def state_from_rows(
+    meta: Mapping[str, Any],
+    accounts: Iterable[Mapping[str, Any]],
+    queued: Iterable[Mapping[str, Any]],
+    replay_ids: Iterable[tuple[int, bytes]],
+) -> State:
+    """Rebuild a State; ``queued`` must come in seq order, which is queue order per class."""
+    participants: dict[str, Participant] = {}
+    balances: dict[str, int] = {}
+    for row in accounts:
+        participants[row["id"]] = Participant(
+            row["id"],
+            row["role"],
+            PublicKey.from_text(row["key"]),
+            row["name"],
+            bool(row["suspended"]),
+        )
+        if row["role"] == BANK:
+            balances[row["id"]] = row["balance"]
+    queues: dict[str, tuple[dict, dict]] = {}
+    for row in queued:
+        entry = QueuedTransfer(
+            row["transfer_id"],
+            row["payer"],
+            row["payee"],
+            row["amount"],
+            row["priority"],
+            row["seq"],
+            row["queued_height"],
+            bool(row["held"]),
+        )
+        urgent, normal = queues.setdefault(entry.payer, ({}, {}))
+        (urgent if entry.priority == URGENT else normal)[entry.transfer_id] = entry
+    state = State(
+        chain_id=meta["chain_id"],
+        height=meta["height"],
+        head_hash=bytes.fromhex(meta["head_hash"]),
+        timestamp_ms=meta["timestamp_ms"],
+        parameters=parameters(meta),
+        participants=participants,
+        balances=balances,
+        queues={payer: PayerQueue(u, n) for payer, (u, n) in queues.items()},
+        issued=meta["issued"],
+        redeemed=meta["redeemed"],
+        next_seq=meta["next_seq"],
+        validators=_keys(meta["validators"]),
+        pending_validators=tuple((h, _keys(v)) for h, v in meta["pending"]),
+        replay=_replay_buckets(replay_ids),
+        accumulator=0,
+    )
+    return dataclasses.replace(state, accumulator=state.recomputed_accumulator())
+
+
+def _replay_buckets(replay_ids: Iterable[tuple[int, bytes]]) -> dict[int, ReplayBucket]:
+    ids: dict[int, list[bytes]] = {}
+    for valid_until, transaction_id in replay_ids:
+        ids.setdefault(valid_until, []).append(transaction_id)
+    replay = {}
+    for valid_until, bucket in ids.items():
+        hash_sum = 0
+        for transaction_id in bucket:
+            hash_sum = statehash.add(hash_sum, replay_element(transaction_id, valid_until))
+        replay[valid_until] = ReplayBucket(frozenset(bucket), hash_sum)
+    return replay
+
+
+def _keys(validators: Mapping[str, str]) -> dict[str, PublicKey]:
+    return {validator: PublicKey.from_text(text) for validator, text in validators.items()}
+
+
+def _key_texts(validators: Mapping[str, PublicKey]) -> dict[str, str]:
+    return {validator: key.to_text() for validator, key in validators.items()}
