@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import grpc
 from straits.common.v1 import common_pb2 as common_pb
 from straits.issuer.v1 import issuer_pb2 as pb
 from straits.issuer.v1 import issuer_pb2_grpc as pb_grpc
@@ -76,12 +77,22 @@ class IssuerNode(ParticipantNode):
 
     def present_redemption(self, signed: tx_pb.SignedTransaction,
                            timeout: float) -> common_pb.Commit:
-        """Forwards a redemption the bank signed and waits for it; one the bank already
-        sent (``BankService.Redeem``) is simply looked up."""
+        """The commit of a redemption the bank signed. One the bank already sent
+        (``BankService.Redeem``) is looked up; any other is forwarded and waited for
+        (validators admit it only once they let the central bank forward a redeem
+        signed by a bank; today they refuse it with ``not_permitted``)."""
         tx = Transaction.from_proto(self.chain_id, signed)
         if tx.kind != "redeem":
             raise InvalidRequestError(expected("a signed redeem", tx.kind or "no kind"),
                                       field="redemption")
+        try:
+            known = self.upstream.call("GetTransaction",
+                                       validator_pb.GetTransactionRequest(transaction_id=tx.id))
+            if known.status == validator_pb.TRANSACTION_STATUS_COMMITTED:
+                return known.commit
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
         entry = self.outbox.by_id(tx.id)
         new = entry is None
         if entry is None:
