@@ -33,6 +33,13 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
+# A local network: 4 validators, the central bank and 3 banks, each its own process,
+# each with its own SQLite file under var/local. Created on first use, resumed after.
+NETWORK_DIR ?= var/local
+
+run: setup
+	$(VENV)/bin/straits network up --dir $(NETWORK_DIR) --init --demo
+
 lint: setup
 	$(VENV)/bin/ruff check ledger services clients tests
 

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+from clients.cli.commands.up import register_up
 from services.network_setup import NetworkPlan, init_network
 
 
@@ -26,6 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--currency", default=defaults.currency)
     init.add_argument("--decimals", type=int, default=defaults.decimals)
     init.set_defaults(run=run_init)
+    register_up(actions)
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -1,0 +1,134 @@
+"""``straits network up``: a whole local network in separate processes, until Ctrl-C.
+
+With ``--init`` a missing network is created first; with ``--demo`` the central
+bank issues opening balances (once: a network that already has money is left as
+it is) and a few payments show settlement at work, including one that queues for
+lack of funds and settles when an incoming payment covers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import threading
+from pathlib import Path
+
+from straits.bank.v1 import bank_pb2
+
+from clients.sdk.bank import BankClient
+from clients.sdk.channel import open_channel
+from clients.sdk.issuer import IssuerClient
+from services.launcher import Launcher, NodeSpec
+from services.network_setup import NetworkPlan, init_network
+from services.tls import TlsFiles
+
+OPENING_BALANCE = 1_000_000_00  # minor units: 1,000,000.00 per bank
+
+
+def register_up(actions: argparse._SubParsersAction) -> None:
+    up = actions.add_parser("up", help="run every node of a local network as its own process")
+    up.add_argument("--dir", type=Path, required=True, help="the network directory")
+    up.add_argument("--init", action="store_true", help="create the network if there is none")
+    up.add_argument("--demo", action="store_true", help="issue opening balances and pay a little")
+    up.add_argument("--log-level", default="INFO")
+    up.set_defaults(run=run_up)
+
+
+def client_tls(directory: Path, participant: str) -> TlsFiles:
+    index = json.loads((directory / "network.json").read_text())
+    entry = next(c for c in index["clients"] if c["participant"] == participant)
+    return TlsFiles(
+        directory / index["ca"], directory / entry["certificate"], directory / entry["key"]
+    )
+
+
+def run_up(args: argparse.Namespace) -> int:
+    directory: Path = args.dir.absolute()
+    if not (directory / "network.json").exists() and args.init:
+        init_network(directory, NetworkPlan(), now=dt.datetime.now(dt.UTC))
+        print(f"Created a new network in {directory}")
+    launcher = Launcher(directory, log_level=args.log_level)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    nodes = launcher.start()
+    try:
+        _print_endpoints(nodes, directory)
+        if args.demo:
+            _demo(directory, nodes)
+        _print_usage(directory)
+        while not stopping.wait(1.0):
+            for running in launcher.exited():
+                print(
+                    f"!! {running.spec.id} exited with status {running.process.returncode}; "
+                    f"see {running.log}",
+                    flush=True,
+                )
+                launcher.running.pop(running.spec.id)
+    finally:
+        print("\nStopping the network...", flush=True)
+        launcher.stop()
+        print("Stopped. `make run` starts it again on the same data.")
+    return 0
+
+
+def _print_endpoints(nodes: list[NodeSpec], directory: Path) -> None:
+    print(f"\nStraits network up ({len(nodes)} nodes, logs in {directory / 'logs'}):")
+    for node in nodes:
+        print(f"  {node.id:<14} {node.kind:<13} {node.address}")
+
+
+def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
+    address = {n.id: n.address for n in nodes}
+    banks = sorted(n.id for n in nodes if n.kind == "bank")
+    issuer = IssuerClient(
+        open_channel(address["central-bank"], client_tls(directory, "central-bank"))
+    )
+    client = {b: BankClient(open_channel(address[b], client_tls(directory, b))) for b in banks}
+    if issuer.total_supply().total_supply == 0:
+        print("\nThe central bank issues opening balances against pledged collateral:")
+        for bank in banks:
+            commit = issuer.issue(bank, OPENING_BALANCE, collateral_ref=f"{bank}-govt-bond-2031")
+            print(f"  {bank}: +{OPENING_BALANCE / 100:,.2f} in block {commit.height}")
+    first, second, third = banks[0], banks[1], banks[2]
+    print("\nPayments:")
+    paid = client[first].send(second, 250_000_00, reference="invoice-1001", wait=True)
+    _show(paid)
+    # More than the payer holds: it waits in the queue...
+    balance = client[third].balance().balance
+    big = client[third].send(first, balance + 100_000_00, reference="big-ticket", wait=True)
+    _show(big)
+    # ...until an incoming payment covers it; both settle in the same block.
+    cover = client[second].send(third, 150_000_00, reference="cover", wait=True)
+    _show(cover)
+    settled = client[third].payment(transfer_id=big.transfer_id)
+    _show(settled, note="(the queued payment, now)")
+    print("\nBalances:")
+    for bank in banks:
+        account = client[bank].balance()
+        print(
+            f"  {bank}: {account.balance / 100:>16,.2f}  (position {account.position / 100:,.2f})"
+        )
+
+
+def _show(payment: bank_pb2.Payment, note: str = "") -> None:
+    status = bank_pb2.PaymentStatus.Name(payment.status).removeprefix("PAYMENT_STATUS_")
+    print(
+        f"  {payment.payer} -> {payment.payee} {payment.amount / 100:>14,.2f} "
+        f"[{payment.reference}] {status} {note}".rstrip()
+    )
+
+
+def _print_usage(directory: Path) -> None:
+    print(
+        f"""
+The network keeps running; Ctrl-C stops it. In another terminal, try:
+  .venv/bin/straits --help
+  .venv/bin/straits balance --network {directory} --as bank-a
+  .venv/bin/straits send --network {directory} --as bank-a --to bank-b --amount 1000.00
+  .venv/bin/straits history --network {directory} --as bank-b
+""",
+        flush=True,
+    )
