@@ -7,6 +7,7 @@ import zlib
 import pytest
 from straits.consensus.v1 import consensus_pb2 as pb
 
+from ledger.block import make_seal
 from ledger.consensus import BuildProposal, Message, Step
 from ledger.consensus.messages import sign
 from ledger.quorum import max_faulty
@@ -102,9 +103,25 @@ class ForgedJustification:
                 seen = Message.decode(data, chain_id=CHAIN_ID).signed
                 if seen.step is Step.ROUND_CHANGE and (seen.height, seen.round) == (height, round):
                     changes.append(seen)
+        commit = sign(
+            CHAIN_ID,
+            node.key,
+            pb.Payload(
+                step=pb.STEP_COMMIT,
+                height=height,
+                round=round,
+                sender=node.name,
+                digest=block.hash,
+                commit_seal=make_seal(CHAIN_ID, block.hash, node.name, node.key).signature,
+            ),
+        )
         self.forged += 1
         forged = Message(proposal, block, tuple(changes))
-        return [(to, forged.encode()), (None, Message(prepare).encode())]
+        return [
+            (to, forged.encode()),
+            (None, Message(prepare).encode()),
+            (None, Message(commit).encode()),
+        ]
 
     def on_tick(self, node: Node, cluster: Cluster):
         return []
@@ -133,3 +150,25 @@ def test_a_proposer_cannot_replace_a_committed_block_with_an_unjustified_one(bor
         node = cluster.nodes[name]
         assert node.chain.blocks[0].hash == committed
         assert node.engine.counters.proposals_rejected.get("bad_justification", 0) >= 1
+
+
+def test_validators_that_prepared_a_committed_block_still_report_it_after_a_restart():
+    """The committing quorum's honest members restart before the round change: only their
+    stored record stands between the attacker's fresh block and a fork."""
+    attacker = ForgedJustification(borrow=True)
+    cluster = Cluster(4, seed=12, byzantine={1: attacker})
+    commits_only_to_first = drop_step(Step.COMMIT)
+    cluster.network.filters.append(
+        lambda s, r, k, p: r != "validator-00" and commits_only_to_first(s, r, k, p)
+    )
+    cluster.fund_banks()
+    assert cluster.run_until(lambda: len(cluster.nodes["validator-00"].chain.blocks) == 1, 10)
+    committed = cluster.nodes["validator-00"].chain.blocks[0].hash
+    cluster.crash("validator-00")
+    for name in ("validator-02", "validator-03"):
+        cluster.crash(name)
+        cluster.restart(name)
+    cluster.network.filters.clear()
+    assert cluster.run_until(lambda: cluster.min_honest_height() >= 1, 400), cluster.heights()
+    assert attacker.forged >= 1, "the attacker never got its round"
+    assert cluster.nodes["validator-02"].chain.blocks[0].hash == committed
