@@ -154,3 +154,22 @@ def test_validator_added_then_removed_through_governance():
     after = [b for b in newcomer.chain.blocks if b.height >= removal_height]
     assert after and all(s.validator != "validator-00" for b in after for s in b.seals)
     assert set(newcomer.chain.state.validators) == set(joined[1:])
+
+
+def test_a_returning_validator_jumps_to_the_round_f_plus_one_others_reached():
+    cluster = Cluster(4, seed=9)
+    cluster.crash("validator-02")
+    cluster.crash("validator-03")
+    cluster.submit(1)
+    cluster.run(400)
+    stuck = min(cluster.nodes[name].engine.round for name in ("validator-00", "validator-01"))
+    assert stuck >= 5
+    cluster.restart("validator-02")
+    returning = cluster.nodes["validator-02"].engine
+    assert cluster.run_until(
+        lambda: returning.round >= stuck or cluster.min_honest_height() >= 1,
+        cluster.config.rebroadcast_ticks + 2,
+    )
+    assert returning.counters.round_changes <= 2, (
+        "it should jump, not walk, up to the others' round"
+    )
