@@ -11,10 +11,14 @@ Run twice: on an empty store, and on a store that already holds a million transf
 store slows down. Target: >= 20,000 transfers/s in both.
 
 ``python -m clients.bench.apply_store``; also a section of ``make bench-core``.
+``python -m clients.bench.apply_store --id-index`` measures the id-index choice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -177,6 +181,50 @@ def run() -> dict:
     }
 
 
+def id_index_rates(stored: int = 1_000_000, commits: int = 50) -> dict[str, int]:
+    """Raw SQLite, outside Straits' store: rows/s committing 2,000 rows a transaction into
+    a table holding ``stored`` rows, with no index on the random id, an index on its
+    8-byte integer prefix, or one on the 32-byte id. The measurement behind batching
+    the store's id index (docs/ledger.md)."""
+
+    def rows(first: int, last: int) -> list[tuple]:
+        out = []
+        for n in range(first, last):
+            digest = hashlib.sha256(n.to_bytes(8, "big")).digest()
+            out.append((n, digest, int.from_bytes(digest[:8], "big", signed=True), digest * 3))
+        return out
+
+    rates = {}
+    for index in ("none", "prefix", "id"):
+        with tempfile.TemporaryDirectory() as scratch:
+            db = sqlite3.connect(Path(scratch) / "ids.db", isolation_level=None)
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "cache_size=-65536"):
+                db.execute(f"PRAGMA {pragma}")
+            db.execute(
+                "CREATE TABLE t (key INTEGER PRIMARY KEY, id BLOB, prefix INTEGER, body BLOB)"
+            )
+            if index != "none":
+                db.execute(f"CREATE INDEX t_{index} ON t ({index})")
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows(0, stored))
+            db.execute("COMMIT")
+            batches = [
+                rows(stored + i * BLOCK_SIZE, stored + (i + 1) * BLOCK_SIZE) for i in range(commits)
+            ]
+            started = time.perf_counter()
+            for batch in batches:
+                db.execute("BEGIN")
+                db.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", batch)
+                db.execute("COMMIT")
+            rates[index] = round(commits * BLOCK_SIZE / (time.perf_counter() - started))
+            db.close()
+    return rates
+
+
 if __name__ == "__main__":
-    for row in run()["rows"]:
-        print(f"{row['metric']:<40} {row['value']:>10,} {row['unit']} (target {row['target']})")
+    if sys.argv[1:] == ["--id-index"]:
+        for index, rate in id_index_rates().items():
+            print(f"index on {index:<8} {rate:>10,} rows/s")
+    else:
+        for row in run()["rows"]:
+            print(f"{row['metric']:<40} {row['value']:>10,} {row['unit']} (target {row['target']})")
