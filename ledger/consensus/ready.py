@@ -49,10 +49,6 @@ class Ready:
     fetch: FetchBlocks | None = None
     build: BuildProposal | None = None
 
-    @property
-    def empty(self) -> bool:
-        return not (self.last_signed or self.messages or self.committed or self.fetch or self.build)
-
 
 class Outbox:
     """What one event produced, gathered while the engine handles it."""
