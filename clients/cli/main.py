@@ -12,10 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import network, nodes
+from clients.cli.commands import governance, network, nodes, payments, validators
+from clients.sdk import ApiError
 from ledger.errors import StraitsError
 
-COMMANDS = (network, nodes)
+COMMANDS = (network, nodes, payments, governance, validators)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except StraitsError as error:
         print(f"straits: {error}", file=sys.stderr)
+        return 1
+    except ApiError as error:
+        # A node refused the call: its status, stable reason and message say why.
+        print(f"straits: {error.code.name} {error.reason}: {error.message}", file=sys.stderr)
         return 1
 
 

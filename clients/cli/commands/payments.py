@@ -1,0 +1,206 @@
+"""A bank's commands against its own node: send, send-file, balance, queue, history,
+watch, cancel, hold, release, reprioritise, redeem.
+
+Amounts are integer minor units. Money-moving commands wait for the block by default
+(``--no-wait`` answers at acceptance). ``send-file`` derives each line's request id
+from the file's content and the line number, so sending the same file again never
+pays twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+from straits.bank.v1 import bank_pb2 as pb
+from straits.ledger.v1 import transaction_pb2 as tx_pb
+
+from clients.cli.output import (
+    PAYMENT_COLUMNS,
+    account_record,
+    commit_record,
+    emit,
+    payment_record,
+)
+from clients.cli.target import add_node_command, channel
+from clients.sdk import BankClient
+from clients.sdk.bank import Instruction
+from ledger.errors import expected
+from services.errors import InvalidRequestError
+
+PRIORITIES = {"urgent": tx_pb.PRIORITY_URGENT, "normal": tx_pb.PRIORITY_NORMAL}
+DIRECTIONS = {"out": pb.DIRECTION_OUTGOING, "in": pb.DIRECTION_INCOMING}
+STATUSES = {pb.PaymentStatus.Name(v).removeprefix("PAYMENT_STATUS_").lower(): v
+            for v in pb.PaymentStatus.values() if v}
+FILE_BATCH = 1000
+COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
+
+
+def _bank(args: argparse.Namespace) -> BankClient:
+    return BankClient(channel(args))
+
+
+def _transfer_id(text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise InvalidRequestError(expected("a transfer id of 64 hex digits", text),
+                                  field="transfer_id")
+    return value
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    send = add_node_command(commands, "send", "pay another bank", run_send)
+    send.add_argument("payee")
+    send.add_argument("amount", type=int, help="minor units")
+    send.add_argument("--priority", choices=PRIORITIES, default="normal")
+    send.add_argument("--reference", default="")
+    send.add_argument("--queue-always", action="store_true", help="queue even when funds suffice")
+    send.add_argument("--request-id", default="", help="idempotency key (default: random)")
+    send.add_argument("--no-wait", action="store_true", help="answer once accepted")
+
+    send_file = add_node_command(commands, "send-file",
+                                 "send every payment of a CSV file (payee,amount,priority,"
+                                 "reference)", run_send_file)
+    send_file.add_argument("file", type=Path)
+    send_file.add_argument("--no-wait", action="store_true", help="answer once accepted")
+
+    add_node_command(commands, "balance", "balance, queued in and out, position", run_balance)
+    add_node_command(commands, "queue", "payments waiting in queues, out and in", run_queue)
+
+    history = add_node_command(commands, "history", "payments, newest first", run_history)
+    history.add_argument("--direction", choices=DIRECTIONS)
+    history.add_argument("--counterparty", default="")
+    history.add_argument("--status", action="append", choices=STATUSES, default=[])
+    history.add_argument("--from-height", type=int, default=0)
+    history.add_argument("--to-height", type=int, default=0)
+    history.add_argument("--limit", type=int, default=50)
+
+    watch = add_node_command(commands, "watch", "print settlement events as blocks commit",
+                             run_watch)
+    watch.add_argument("--from-height", type=int, default=0, help="replay from this height")
+    watch.add_argument("--direction", choices=DIRECTIONS)
+    watch.add_argument("--count", type=int, default=0, help="stop after this many events")
+
+    for name in ("cancel", "hold", "release"):
+        operation = add_node_command(commands, name, f"{name} a queued outgoing payment",
+                                     run_operation)
+        operation.add_argument("transfer_id")
+    reprioritise = add_node_command(commands, "reprioritise",
+                                    "change a queued payment's priority", run_operation)
+    reprioritise.add_argument("transfer_id")
+    reprioritise.add_argument("priority", choices=PRIORITIES)
+
+    redeem = add_node_command(commands, "redeem", "give tokens back to the central bank",
+                              run_redeem)
+    redeem.add_argument("amount", type=int, help="minor units")
+    redeem.add_argument("collateral_ref", help="the pledge to release")
+    redeem.add_argument("--request-id", default="")
+
+
+def run_send(args: argparse.Namespace) -> int:
+    payment = _bank(args).send(
+        args.payee, args.amount, priority=PRIORITIES[args.priority], reference=args.reference,
+        queue_always=args.queue_always, request_id=args.request_id, wait=not args.no_wait)
+    emit(args, payment_record(payment), PAYMENT_COLUMNS)
+    return 0
+
+
+def read_instructions(path: Path) -> Iterator[Instruction]:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    for line, row in enumerate(csv.reader(io.StringIO(data.decode())), start=1):
+        if not row or row[0].strip().lower() in ("", "payee"):
+            continue
+        fields = [f.strip() for f in row] + ["", ""]
+        payee, amount, priority, reference = fields[:4]
+        if not amount.lstrip("-").isdigit() or priority.lower() not in ("", *PRIORITIES):
+            raise InvalidRequestError(
+                expected("payee,amount,priority,reference with an integer amount and "
+                         "urgent, normal or nothing as priority", ",".join(row)),
+                field=f"{path.name}:{line}")
+        yield Instruction(payee, int(amount), PRIORITIES[priority.lower() or "normal"],
+                          reference, request_id=f"file-{digest}-{line}")
+
+
+def run_send_file(args: argparse.Namespace) -> int:
+    bank = _bank(args)
+    instructions = list(read_instructions(args.file))
+    records = []
+    failed = 0
+    it = iter(instructions)
+    while chunk := list(islice(it, FILE_BATCH)):
+        for instruction, result in zip(chunk, bank.send_many(chunk, wait=not args.no_wait),
+                                       strict=True):
+            if result.WhichOneof("result") == "payment":
+                records.append(payment_record(result.payment))
+                continue
+            failed += 1
+            records.append({"payee": instruction.payee, "amount": instruction.amount,
+                            "request_id": instruction.request_id, "status": "refused",
+                            "reason": result.error.reason, "reference": result.error.detail})
+    emit(args, records, (*PAYMENT_COLUMNS, "reason"))
+    return 1 if failed else 0
+
+
+def run_balance(args: argparse.Namespace) -> int:
+    emit(args, account_record(_bank(args).balance()),
+         ("id", "balance", "queued_in", "queued_out", "position", "suspended"))
+    return 0
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    queue = _bank(args).queue()
+    records = [payment_record(p) for p in [*queue.outgoing, *queue.incoming]]
+    emit(args, records, (*PAYMENT_COLUMNS[:6], "held", "reference"))
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    payments = _bank(args).history(
+        direction=DIRECTIONS.get(args.direction, pb.DIRECTION_UNSPECIFIED),
+        counterparty=args.counterparty, statuses=[STATUSES[s] for s in args.status],
+        from_height=args.from_height, to_height=args.to_height,
+        page_size=min(args.limit, 1000))
+    emit(args, [payment_record(p) for p in islice(payments, args.limit)], PAYMENT_COLUMNS)
+    return 0
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    events = _bank(args).watch(
+        from_height=args.from_height,
+        direction=DIRECTIONS.get(args.direction, pb.DIRECTION_UNSPECIFIED))
+    for seen, event in enumerate(events, start=1):
+        record = payment_record(event.payment)
+        if getattr(args, "json", False):
+            emit(args, record, PAYMENT_COLUMNS)  # one JSON document per event
+        else:
+            print("  ".join(str(record[c]) for c in PAYMENT_COLUMNS), flush=True)
+        if args.count and seen >= args.count:
+            break
+    return 0
+
+
+def run_operation(args: argparse.Namespace) -> int:
+    bank = _bank(args)
+    transfer_id = _transfer_id(args.transfer_id)
+    if args.command == "reprioritise":
+        answer = bank.reprioritise(transfer_id, PRIORITIES[args.priority])
+    else:
+        answer = getattr(bank, args.command)(transfer_id)
+    record = {**payment_record(answer.payment), "operation": commit_record(answer.commit)}
+    emit(args, record, (*PAYMENT_COLUMNS[:-1], "held"))
+    return 0
+
+
+def run_redeem(args: argparse.Namespace) -> int:
+    commit = _bank(args).redeem(args.amount, args.collateral_ref, request_id=args.request_id)
+    emit(args, commit_record(commit), COMMIT_COLUMNS)
+    return 0
