@@ -1,8 +1,10 @@
 """IssuerService servicer: decode, ask the ``IssuerNode``, answer.
 
 Only the central bank's own clients reach it (``services.auth``). Every writing RPC
-answers once a block carried its transaction, with the ``Commit``; a business
-refusal is a commit whose receipt says REJECTED, not a failed call.
+answers once a block carried its transaction, with the ``Commit``. Validators check
+the business rules when they admit a transaction, so a refusal usually fails the
+call with its status (ALREADY_EXISTS, FAILED_PRECONDITION...); a commit whose
+receipt says REJECTED comes only when the state changed between admission and block.
 """
 
 from __future__ import annotations

@@ -278,8 +278,8 @@ class ParticipantNode:
 
     def send_and_wait(self, entry: Entry, new: bool, timeout: float) -> common_pb.Commit:
         """Forwards ``entry`` (unless it was already final) and waits for the block that
-        carries it. A refusal or an expiry raises; a business rejection is a commit
-        whose receipt says REJECTED (the verdict is final and on the chain)."""
+        carries it. A refusal at admission or an expiry raises; a rejection inside a
+        block is a commit whose receipt says REJECTED (final, and on the chain)."""
         if entry.state == PENDING:
             errors = self.forward([entry.transaction], timeout)
             if errors[0] is not None:
