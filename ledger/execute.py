@@ -184,7 +184,7 @@ def execute(
     included = included[:limit]
 
     working = WorkingState(state)
-    working.seen_ids = seen
+    working.consumed_ids = seen
     receipts = tuple(apply(working, transaction) for transaction in included)
     settle_queues(working)
     return Execution(

@@ -64,7 +64,8 @@ class WorkingState:
         self.touched_accounts: set[str] = set()
         self._queues: dict[str, WorkingQueue] = {}
         self.dirty_payers: set[str] = set()
-        self.seen_ids: dict[bytes, int] = {}
+        # Ids this block consumes (every transaction it keeps), by valid_until_height.
+        self.consumed_ids: dict[bytes, int] = {}
         self.settlements: list[receipt_pb.QueueSettlement] = []
         # Net queue change of the block by entry seq (None = gone): what a store writes.
         self.queue_changes: dict[int, QueuedTransfer | None] = {}
@@ -89,20 +90,11 @@ class WorkingState:
 
     # --- queues ---------------------------------------------------------------------
 
-    def queue(self, payer: str) -> WorkingQueue | None:
-        """The payer's queue for writing, or None when the payer has nothing queued."""
+    def queue_for_writing(self, payer: str) -> WorkingQueue:
+        """The payer's queue, copied on first write in this block."""
         working = self._queues.get(payer)
         if working is None:
-            existing = self.base.queues.get(payer)
-            if existing is None:
-                return None
-            working = self._queues[payer] = WorkingQueue(existing)
-        return working
-
-    def queue_for_writing(self, payer: str) -> WorkingQueue:
-        working = self.queue(payer)
-        if working is None:
-            working = self._queues[payer] = WorkingQueue(PayerQueue())
+            working = self._queues[payer] = WorkingQueue(self.base.queues.get(payer, PayerQueue()))
         return working
 
     def queued_by_others(self, transfer_id: bytes, payer: str) -> bool:
@@ -201,7 +193,7 @@ class WorkingState:
             else:
                 accumulator = statehash.remove(accumulator, bucket.hash_sum)
         added: dict[int, list[bytes]] = {}
-        for transaction_id, valid_until_height in self.seen_ids.items():
+        for transaction_id, valid_until_height in self.consumed_ids.items():
             added.setdefault(valid_until_height, []).append(transaction_id)
         for valid_until_height, ids in added.items():
             if valid_until_height <= self.height:
