@@ -130,7 +130,11 @@ class Submitter:
             return []
         future: Future[Results] = Future()
         self._requests.put((list(transactions), future))
-        return future.result(timeout=timeout)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            raise UnavailableError(expected(f"the validators' answer within {timeout:.1f}s",
+                                            "none yet")) from None
 
     def _run(self) -> None:
         while True:
