@@ -28,6 +28,7 @@ from services.errors import NotFoundError
 from services.node.follower import FollowedBlock
 from services.node.outbox import NodeDb
 from services.node.participant import (
+    NOT_FINAL_REASONS,
     ParticipantNode,
     check_request_id,
     fingerprint,
@@ -89,7 +90,8 @@ class BankNode(ParticipantNode):
             errors = self.forward([tx for _, tx in fresh], timeout)
             for (at, tx), error in zip(fresh, errors, strict=True):
                 if error is not None:
-                    self.book.refused(tx.id, error)
+                    if error.reason not in NOT_FINAL_REASONS:
+                        self.book.refused(tx.id, error)
                     outcomes[at] = item_error(error)
         if wait:
             self.wait_settled([o.id for o in outcomes if isinstance(o, Transaction)], timeout)

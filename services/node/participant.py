@@ -57,8 +57,9 @@ from services.server import Service, create_server
 
 log = logging.getLogger(__name__)
 
-# Refusals after which the same signed transaction may still be taken later.
-TRANSIENT_REASONS = frozenset({"overloaded", "unavailable"})
+# Refusals that leave the entry pending: back-pressure and outages may pass, and an
+# expired window is recorded as EXPIRED by the follower, from the chain itself.
+NOT_FINAL_REASONS = frozenset({"overloaded", "unavailable", "expired"})
 MAX_REQUEST_ID = 64
 
 
@@ -258,7 +259,7 @@ class ParticipantNode:
                 sent.append(tx.id)
                 continue
             errors.append(result.error)
-            if result.error.reason not in TRANSIENT_REASONS:
+            if result.error.reason not in NOT_FINAL_REASONS:
                 self.outbox.refuse(tx.id, result.error)
         if sent:
             self.outbox.sent(sent)

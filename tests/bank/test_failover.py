@@ -14,6 +14,7 @@ from straits.bank.v1 import bank_pb2 as pb
 
 from clients.sdk import ApiError
 from services.node.bank import BankNode
+from services.node.participant import ParticipantSettings
 from services.node.validator import ValidatorNode
 from tests.bank.network import Network, running_network
 
@@ -77,3 +78,40 @@ def test_a_restarted_bank_node_keeps_its_payments_and_resumes_following(
     assert later.committed_height > first.committed_height
     assert bank.balance().balance == 100_000 - 100
     assert restarted.height >= later.committed_height
+
+
+def test_a_payment_whose_window_passes_unsent_expires_and_is_never_paid(
+        fresh_network: Network) -> None:
+    network = fresh_network
+    bank = network.bank("bank-a")
+    bank.send("bank-b", 1, wait=True)
+    # A window of a few blocks, so that it can pass within the test.
+    short = ParticipantSettings(lifetime_margin=250)
+    node = network.banks["bank-a"]
+    node.stop()
+    network.banks["bank-a"] = node = BankNode(node.config, short)
+    node.start()
+    configs = [v.config for v in network.validators]
+    for validator in network.validators:
+        validator.stop()
+    with pytest.raises(ApiError):
+        bank.send("bank-b", 400, request_id="too-late")
+    node.stop()
+
+    network.validators = [ValidatorNode(c) for c in configs]
+    for validator in network.validators:
+        validator.start()
+    issuer = network.issuer_client()
+    for i in range(8):  # eight blocks: well past the payment's window
+        issuer.issue("bank-b", 1, f"bond-{i}")
+    network.banks["bank-a"] = node = BankNode(node.config, short)
+    node.start()
+
+    statuses = {}
+    for event in bank.watch(from_height=1, direction=pb.DIRECTION_OUTGOING, timeout=20):
+        statuses[event.payment.request_id] = event.payment.status
+        if "too-late" in statuses:
+            break
+    assert statuses["too-late"] == pb.PAYMENT_STATUS_EXPIRED
+    assert bank.send("bank-b", 400, request_id="too-late").status == pb.PAYMENT_STATUS_EXPIRED
+    assert bank.balance().balance == 100_000 - 1

@@ -151,6 +151,10 @@ def test_bad_transfers_are_refused_and_leave_the_ledger_unchanged(
 
     error = ApiError.from_rpc_error(refused.value)
     assert (error.code, error.reason) == (code, reason), error.message
+    if request_id:  # a retry of a refused request is refused the same way
+        with pytest.raises(grpc.RpcError) as again:
+            bank._stub.SendTransfer(request, timeout=10)
+        assert ApiError.from_rpc_error(again.value).reason == reason
     after = bank.balance()
     assert (after.balance, after.queued_out) == (before.balance, before.queued_out)
 
