@@ -26,10 +26,11 @@ from ledger.errors import NotQueuedError, StraitsError, expected
 from ledger.transaction import Transaction
 from services.errors import NotFoundError
 from services.node.follower import FollowedBlock
-from services.node.outbox import NodeDb
+from services.node.outbox import PENDING, NodeDb
 from services.node.participant import (
     NOT_FINAL_REASONS,
     ParticipantNode,
+    Request,
     check_request_id,
     fingerprint,
     item_error,
@@ -73,19 +74,24 @@ class BankNode(ParticipantNode):
     ) -> list[pb.Payment | StraitsError]:
         """One payment or error per instruction, in order; never signs twice for a request."""
         outcomes: list[pb.Payment | StraitsError | Transaction] = []
-        fresh: list[tuple[int, Transaction]] = []
-        for instruction in instructions:
+        requests: list[tuple[int, Request]] = []
+        for at, instruction in enumerate(instructions):
             try:
-                entry, _ = self._record_transfer(instruction)
+                requests.append((at, self._transfer_request(instruction)))
+                outcomes.append(NotFoundError(expected("a recorded payment", "none")))
             except StraitsError as error:
                 outcomes.append(error)
-                continue
-            if entry.error is not None:
-                outcomes.append(item_error(entry.error))
-                continue
-            if entry.state == "pending":
-                fresh.append((len(outcomes), entry.transaction))
-            outcomes.append(entry.transaction)
+        recorded = self.record_many([r for _, r in requests])
+        fresh: list[tuple[int, Transaction]] = []
+        for (at, _), result in zip(requests, recorded, strict=True):
+            if isinstance(result, StraitsError):
+                outcomes[at] = result
+            elif result.error is not None:
+                outcomes[at] = item_error(result.error)
+            else:
+                outcomes[at] = result.transaction
+                if result.state == PENDING:
+                    fresh.append((at, result.transaction))
         if fresh:
             errors = self.forward([tx for _, tx in fresh], timeout)
             for (at, tx), error in zip(fresh, errors, strict=True):
@@ -97,18 +103,11 @@ class BankNode(ParticipantNode):
             self.wait_settled([o.id for o in outcomes if isinstance(o, Transaction)], timeout)
         results: list[pb.Payment | StraitsError] = []
         for outcome in outcomes:
-            if isinstance(outcome, Transaction):
-                payment = self.book.payment(outcome.id)
-                results.append(
-                    payment
-                    if payment is not None
-                    else NotFoundError(expected("the payment just recorded", outcome.id.hex()))
-                )
-            else:
-                results.append(outcome)
+            payment = self.book.payment(outcome.id) if isinstance(outcome, Transaction) else None
+            results.append(payment if payment is not None else outcome)  # type: ignore[arg-type]
         return results
 
-    def _record_transfer(self, instruction: pb.TransferInstruction):  # type: ignore[no-untyped-def]
+    def _transfer_request(self, instruction: pb.TransferInstruction) -> Request:
         request_id = instruction.request_id
         check_request_id(request_id, "transfer.request_id")
         transfer = tx_pb.Transfer(
@@ -126,9 +125,8 @@ class BankNode(ParticipantNode):
         def add(conn: sqlite3.Connection, tx: Transaction) -> None:
             PaymentBook.add_outgoing(conn, tx, request_id)
 
-        return self.record(
-            request_id, fingerprint(content), lambda: self.sign(transfer=transfer), add
-        )
+        return Request(request_id, fingerprint(content), lambda: self.sign(transfer=transfer),
+                       add)
 
     def payment(self, *, transfer_id: bytes = b"", request_id: str = "") -> pb.Payment:
         if request_id:
@@ -167,18 +165,18 @@ class BankNode(ParticipantNode):
                 transfer_id=transfer_id, priority=priority
             ),
         }[kind]()
-        entry, new = self.record(None, b"", lambda: self.sign(**{kind: operation}))
-        commit = self.send_and_wait(entry, new, timeout)
+        entry = self.record(Request(None, b"", lambda: self.sign(**{kind: operation})))
+        commit = self.send_and_wait(entry, timeout)
         return commit, self.payment(transfer_id=transfer_id)
 
     def redeem(self, request: pb.RedeemRequest, timeout: float) -> common_pb.Commit:
         check_request_id(request.request_id)
         redeem = tx_pb.Redeem(amount=request.amount, collateral_ref=request.collateral_ref)
         content = pb.RedeemRequest(amount=request.amount, collateral_ref=request.collateral_ref)
-        entry, new = self.record(
-            request.request_id, fingerprint(content), lambda: self.sign(redeem=redeem)
+        entry = self.record(
+            Request(request.request_id, fingerprint(content), lambda: self.sign(redeem=redeem))
         )
-        return self.send_and_wait(entry, new, timeout)
+        return self.send_and_wait(entry, timeout)
 
     # --- reads from a validator --------------------------------------------------------------
 

@@ -25,7 +25,12 @@ from ledger.transaction import Transaction
 from services.errors import InvalidRequestError
 from services.node.follower import FollowedBlock
 from services.node.outbox import NodeDb
-from services.node.participant import ParticipantNode, check_request_id, fingerprint
+from services.node.participant import (
+    ParticipantNode,
+    Request,
+    check_request_id,
+    fingerprint,
+)
 from services.server import Service
 
 ISSUER_SERVICE = "straits.issuer.v1.IssuerService"
@@ -62,8 +67,8 @@ class IssuerNode(ParticipantNode):
         return (int(self._db.get_meta("issued", 0)), int(self._db.get_meta("redeemed", 0)))
 
     def _governance(self, timeout: float, **kind: object) -> common_pb.Commit:
-        entry, new = self.record(None, b"", lambda: self.sign(**kind))
-        return self.send_and_wait(entry, new, timeout)
+        entry = self.record(Request(None, b"", lambda: self.sign(**kind)))
+        return self.send_and_wait(entry, timeout)
 
     def issue(self, request: pb.IssueRequest, timeout: float) -> common_pb.Commit:
         check_request_id(request.request_id)
@@ -71,9 +76,9 @@ class IssuerNode(ParticipantNode):
                                   collateral_ref=request.collateral_ref)
         issue = tx_pb.Issue(bank=request.bank, amount=request.amount,
                             collateral_ref=request.collateral_ref)
-        entry, new = self.record(request.request_id, fingerprint(content),
-                                 lambda: self.sign(issue=issue))
-        return self.send_and_wait(entry, new, timeout)
+        entry = self.record(Request(request.request_id, fingerprint(content),
+                                    lambda: self.sign(issue=issue)))
+        return self.send_and_wait(entry, timeout)
 
     def present_redemption(self, signed: tx_pb.SignedTransaction,
                            timeout: float) -> common_pb.Commit:
@@ -93,11 +98,8 @@ class IssuerNode(ParticipantNode):
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.NOT_FOUND:
                 raise
-        entry = self.outbox.by_id(tx.id)
-        new = entry is None
-        if entry is None:
-            entry, new = self.record(None, b"", lambda: tx)
-        return self.send_and_wait(entry, new, timeout)
+        entry = self.outbox.by_id(tx.id) or self.record(Request(None, b"", lambda: tx))
+        return self.send_and_wait(entry, timeout)
 
     def admit(self, request: pb.AdmitBankRequest, timeout: float) -> common_pb.Commit:
         return self._governance(timeout, admit_bank=tx_pb.AdmitBank(

@@ -64,6 +64,16 @@ MAX_REQUEST_ID = 64
 
 
 @dataclass(frozen=True)
+class Request:
+    """Something to sign and record: ``make`` signs it, ``also`` writes alongside it."""
+
+    request_id: str | None
+    fingerprint: bytes
+    make: Callable[[], Transaction]
+    also: Callable[[sqlite3.Connection, Transaction], None] | None = None
+
+
+@dataclass(frozen=True)
 class ParticipantSettings:
     # Blocks the head may advance between signing and a validator's admission check.
     lifetime_margin: int = 16
@@ -204,33 +214,50 @@ class ParticipantNode:
         )
         return transaction.sign(self.chain_id, self.key, body)
 
-    def record(
-        self,
-        request_id: str | None,
-        fingerprint: bytes,
-        make: Callable[[], Transaction],
-        also: Callable[[sqlite3.Connection, Transaction], None] | None = None,
-    ) -> tuple[Entry, bool]:
-        """The entry for ``request_id``: the one recorded before, or a new one from ``make``.
+    def record(self, request: Request) -> Entry:
+        """The entry for ``request``: the one recorded before under its request id, or a
+        new one. A request id seen before with another fingerprint is a
+        ``DuplicateRequestError``: the first request stands."""
+        [result] = self.record_many([request])
+        if isinstance(result, StraitsError):
+            raise result
+        return result
 
-        Returns (entry, new). A request id seen before with another fingerprint is a
-        ``DuplicateRequestError``: the first request stands.
-        """
-        if request_id is not None:
-            existing = self.outbox.by_request(request_id)
-            if existing is not None:
-                return self._same(existing, fingerprint), False
-        tx = make()
+    def record_many(self, requests: Sequence[Request]) -> list[Entry | StraitsError]:
+        """``record`` for each request, in order; all new entries in one database write."""
+        results: list[Entry | StraitsError | None] = [None] * len(requests)
+        made = []
+        for at, request in enumerate(requests):
+            try:
+                existing = (self.outbox.by_request(request.request_id)
+                            if request.request_id is not None else None)
+                if existing is not None:
+                    results[at] = self._same(existing, request.fingerprint)
+                else:
+                    made.append((at, request, request.make()))
+            except StraitsError as error:
+                results[at] = error
         with self.db.write() as conn:
-            if request_id is not None:
-                # A concurrent retry of the same request may have won the race.
-                again = self.outbox.by_request(request_id)
-                if again is not None:
-                    return self._same(again, fingerprint), False
-            Outbox.add(conn, tx, request_id, fingerprint)
-            if also is not None:
-                also(conn, tx)
-        return Entry(tx, request_id, fingerprint, PENDING, 0, None, None), True
+            in_batch: dict[str, Entry] = {}
+            for at, request, tx in made:
+                request_id = request.request_id
+                if request_id is not None:
+                    # The same id twice in a batch, or a concurrent retry that won the race.
+                    earlier = in_batch.get(request_id) or self.outbox.by_request(request_id)
+                    if earlier is not None:
+                        try:
+                            results[at] = self._same(earlier, request.fingerprint)
+                        except StraitsError as error:
+                            results[at] = error
+                        continue
+                Outbox.add(conn, tx, request_id, request.fingerprint)
+                if request.also is not None:
+                    request.also(conn, tx)
+                entry = Entry(tx, request_id, request.fingerprint, PENDING, 0, None, None)
+                results[at] = entry
+                if request_id is not None:
+                    in_batch[request_id] = entry
+        return [r for r in results if r is not None]
 
     @staticmethod
     def _same(entry: Entry, fingerprint: bytes) -> Entry:
@@ -277,7 +304,7 @@ class ParticipantNode:
 
         return done() or self.follower.wait_for(done, timeout)
 
-    def send_and_wait(self, entry: Entry, new: bool, timeout: float) -> common_pb.Commit:
+    def send_and_wait(self, entry: Entry, timeout: float) -> common_pb.Commit:
         """Forwards ``entry`` (unless it was already final) and waits for the block that
         carries it. A refusal at admission or an expiry raises; a rejection inside a
         block is a commit whose receipt says REJECTED (final, and on the chain)."""
