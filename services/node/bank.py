@@ -101,11 +101,9 @@ class BankNode(ParticipantNode):
                     outcomes[at] = item_error(error)
         if wait:
             self.wait_settled([o.id for o in outcomes if isinstance(o, Transaction)], timeout)
-        results: list[pb.Payment | StraitsError] = []
-        for outcome in outcomes:
-            payment = self.book.payment(outcome.id) if isinstance(outcome, Transaction) else None
-            results.append(payment if payment is not None else outcome)  # type: ignore[arg-type]
-        return results
+        payments = self.book.payments([o.id for o in outcomes if isinstance(o, Transaction)])
+        return [payments.get(o.id, NotFoundError(expected("a recorded payment", o.id.hex())))
+                if isinstance(o, Transaction) else o for o in outcomes]
 
     def _transfer_request(self, instruction: pb.TransferInstruction) -> Request:
         request_id = instruction.request_id

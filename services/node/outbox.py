@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from straits.common.v1 import common_pb2 as common_pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
@@ -32,6 +33,7 @@ from ledger.transaction import Transaction
 
 SCHEMA_VERSION = 1
 PENDING, COMMITTED, REFUSED, EXPIRED = "pending", "committed", "refused", "expired"
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -129,6 +131,18 @@ class Outbox:
     def by_request(self, request_id: str) -> Entry | None:
         return self._one("request_id=?", request_id)
 
+    def by_requests(self, request_ids: Sequence[str]) -> dict[str, Entry]:
+        """The entries of those request ids that have one."""
+        found: dict[str, Entry] = {}
+        for chunk in chunks(request_ids):
+            rows = self._db.query(
+                f"SELECT {_COLUMNS} FROM outbox WHERE request_id IN "
+                f"({','.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                entry = self._entry(row)
+                found[entry.request_id or ""] = entry
+        return found
+
     def by_id(self, tx_id: bytes) -> Entry | None:
         return self._one("tx_id=?", tx_id)
 
@@ -215,3 +229,9 @@ class Outbox:
 
 
 _COLUMNS = "signed, request_id, fingerprint, state, height, receipt, error"
+# Keys per IN (...) list: well under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+def chunks(keys: Sequence[T]) -> list[list[T]]:
+    return [list(keys[i:i + CHUNK]) for i in range(0, len(keys), CHUNK)]

@@ -226,11 +226,12 @@ class ParticipantNode:
     def record_many(self, requests: Sequence[Request]) -> list[Entry | StraitsError]:
         """``record`` for each request, in order; all new entries in one database write."""
         results: list[Entry | StraitsError | None] = [None] * len(requests)
+        ids = [r.request_id for r in requests if r.request_id is not None]
+        known = self.outbox.by_requests(ids)
         made = []
         for at, request in enumerate(requests):
             try:
-                existing = (self.outbox.by_request(request.request_id)
-                            if request.request_id is not None else None)
+                existing = known.get(request.request_id) if request.request_id else None
                 if existing is not None:
                     results[at] = self._same(existing, request.fingerprint)
                 else:
@@ -238,12 +239,14 @@ class ParticipantNode:
             except StraitsError as error:
                 results[at] = error
         with self.db.write() as conn:
-            in_batch: dict[str, Entry] = {}
+            # Concurrent retries of the same requests may have won the race.
+            in_batch = self.outbox.by_requests(
+                [r.request_id for _, r, _ in made if r.request_id is not None])
             for at, request, tx in made:
                 request_id = request.request_id
                 if request_id is not None:
-                    # The same id twice in a batch, or a concurrent retry that won the race.
-                    earlier = in_batch.get(request_id) or self.outbox.by_request(request_id)
+                    # Recorded meanwhile, or earlier in this same batch.
+                    earlier = in_batch.get(request_id)
                     if earlier is not None:
                         try:
                             results[at] = self._same(earlier, request.fingerprint)

@@ -25,7 +25,7 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger.transaction import Transaction
 from services.node.follower import FollowedBlock
-from services.node.outbox import NodeDb
+from services.node.outbox import NodeDb, chunks
 
 OUT, IN = pb.DIRECTION_OUTGOING, pb.DIRECTION_INCOMING
 MAX_PAGE = 1000
@@ -285,6 +285,17 @@ class PaymentBook:
         )
 
     # --- reads -------------------------------------------------------------------------
+
+    def payments(self, transfer_ids: Sequence[bytes]) -> dict[bytes, pb.Payment]:
+        found: dict[bytes, pb.Payment] = {}
+        for chunk in chunks(transfer_ids):
+            rows = self._db.query(
+                f"SELECT {_COLUMNS} FROM payments WHERE transfer_id IN "
+                f"({','.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                payment = _payment(row)
+                found[payment.transfer_id] = payment
+        return found
 
     def payment(self, transfer_id: bytes) -> pb.Payment | None:
         rows = self._db.query(

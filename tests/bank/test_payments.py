@@ -110,11 +110,14 @@ def test_a_retried_send_with_the_same_request_id_pays_once(network: Network) -> 
 
     first = bank.send("bank-b", 999, request_id="retry-story-1", wait=True)
     second = bank.send("bank-b", 999, request_id="retry-story-1", wait=True)
-    [batched] = bank.send_many([Instruction("bank-b", 999, request_id="retry-story-1")])
+    batched = bank.send_many([Instruction("bank-b", 999, request_id="retry-story-1"),
+                              Instruction("bank-b", 5, request_id="retry-story-2"),
+                              Instruction("bank-b", 5, request_id="retry-story-2")], wait=True)
 
-    assert first.transfer_id == second.transfer_id == batched.payment.transfer_id
+    assert first.transfer_id == second.transfer_id == batched[0].payment.transfer_id
+    assert batched[1].payment.transfer_id == batched[2].payment.transfer_id
     assert second.status == SETTLED
-    assert bank.balance().balance == before - 999
+    assert bank.balance().balance == before - 999 - 5
     with pytest.raises(ApiError) as changed:
         bank.send("bank-b", 1_000, request_id="retry-story-1")
     assert (changed.value.code, changed.value.reason) == (
