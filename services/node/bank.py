@@ -33,9 +33,9 @@ from services.node.participant import (
     Request,
     check_request_id,
     fingerprint,
-    item_error,
 )
 from services.node.payments import OUT, PaymentBook
+from services.node.upstream import item_error
 from services.server import Service
 
 BANK_SERVICE = "straits.bank.v1.BankService"

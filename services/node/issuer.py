@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import grpc
 from straits.common.v1 import common_pb2 as common_pb
 from straits.issuer.v1 import issuer_pb2 as pb
 from straits.issuer.v1 import issuer_pb2_grpc as pb_grpc
@@ -22,7 +21,7 @@ from straits.validator.v1 import validator_pb2 as validator_pb
 
 from ledger.errors import expected
 from ledger.transaction import Transaction
-from services.errors import InvalidRequestError
+from services.errors import InvalidRequestError, NotFoundError
 from services.node.follower import FollowedBlock
 from services.node.outbox import NodeDb
 from services.node.participant import (
@@ -95,9 +94,8 @@ class IssuerNode(ParticipantNode):
                                        validator_pb.GetTransactionRequest(transaction_id=tx.id))
             if known.status == validator_pb.TRANSACTION_STATUS_COMMITTED:
                 return known.commit
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND:
-                raise
+        except NotFoundError:
+            pass  # not seen yet: forward it
         entry = self.outbox.by_id(tx.id) or self.record(Request(None, b"", lambda: tx))
         return self.send_and_wait(entry, timeout)
 

@@ -45,14 +45,13 @@ from ledger.keys import PrivateKey
 from ledger.transaction import Transaction
 from services.config import NodeConfig
 from services.errors import (
-    STATUS_CODES,
     DuplicateRequestError,
     InvalidRequestError,
     UnavailableError,
 )
 from services.node.follower import FollowedBlock, Follower
 from services.node.outbox import PENDING, Entry, NodeDb, Outbox
-from services.node.upstream import Submitter, Upstream, submitted
+from services.node.upstream import Submitter, Upstream, item_error, submitted
 from services.server import Service, create_server
 
 log = logging.getLogger(__name__)
@@ -80,17 +79,6 @@ class ParticipantSettings:
     resend_after_s: float = 2.0
     resend_every_s: float = 0.5
     grace_seconds: float = 2.0
-
-
-def item_error(error: common_pb.Error) -> StraitsError:
-    """The Straits error a batch item's ``common.v1.Error`` stands for (same table)."""
-    for cls in STATUS_CODES:
-        if cls.code == error.reason:
-            return cls(error.detail, field=error.field or None)
-    for cls, code in STATUS_CODES.items():
-        if int(code.value[0]) == error.status_code:
-            return cls(error.detail, field=error.field or None)
-    return StraitsError(error.detail, field=error.field or None)
 
 
 def fingerprint(message: Message) -> bytes:

@@ -21,13 +21,14 @@ from concurrent.futures import Future
 from typing import Any
 
 import grpc
+from straits.common.v1 import common_pb2 as common_pb
 from straits.validator.v1 import validator_pb2 as pb
 from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 
-from ledger.errors import expected
+from ledger.errors import StraitsError, expected
 from ledger.transaction import Transaction
 from services.config import Peer
-from services.errors import UnavailableError
+from services.errors import STATUS_CODES, UnavailableError, details_of
 from services.server import MAX_MESSAGE_BYTES
 from services.tls import TlsFiles, secure_channel
 
@@ -75,14 +76,18 @@ class Upstream:
         return self._peers[index].id
 
     def call(self, method: str, request: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
-        """``method`` on the first validator that answers; other errors pass through."""
+        """``method`` on the first validator that answers. A validator's refusal is
+        raised as the Straits error it stands for, so it reaches our caller as is."""
         reasons = []
         for index in self.order():
             try:
                 return getattr(self._stubs[index], method)(request, timeout=timeout)
             except grpc.RpcError as error:
                 if error.code() not in FAILOVER_CODES:
-                    raise
+                    details = details_of(error)
+                    raise item_error(common_pb.Error(
+                        status_code=int(details.code.value[0]), reason=details.reason,
+                        field=details.field, detail=details.message)) from None
                 reasons.append(f"{self.name(index)}: {error.code().name}")
                 self.failed(index)
         raise UnavailableError(expected("a validator that answers", "; ".join(reasons)))
@@ -99,6 +104,18 @@ class Upstream:
 
 
 Results = list[pb.SubmissionResult]
+
+
+def item_error(error: common_pb.Error) -> StraitsError:
+    """The Straits error a ``common.v1.Error`` stands for (same table, same class)."""
+    field = error.field or None
+    for cls in STATUS_CODES:
+        if cls.code == error.reason:
+            return cls(error.detail, field=field)
+    for cls, code in STATUS_CODES.items():
+        if int(code.value[0]) == error.status_code:
+            return cls(error.detail, field=field)
+    return StraitsError(error.detail, field=field)
 
 
 class Submitter:
