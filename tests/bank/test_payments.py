@@ -195,3 +195,31 @@ def test_a_bank_cannot_read_or_act_for_another_bank(network: Network) -> None:
     with pytest.raises(ApiError) as minting:
         issuing.issue("bank-a", 1_000_000, "forged")
     assert minting.value.code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_listening_watcher_hears_a_new_incoming_payment(network: Network) -> None:
+    payee_node = network.banks["bank-e"]
+    listening = network.bank("bank-e")._stub.WatchSettlements(
+        pb.WatchSettlementsRequest(from_height=payee_node.height + 1,
+                                   direction=pb.DIRECTION_INCOMING), timeout=WATCH_TIMEOUT_S)
+
+    payment = network.bank("bank-a").send("bank-e", 321, reference="live", wait=True)
+
+    event = next(listening)
+    assert (event.payment.transfer_id, event.payment.status) == (payment.transfer_id, SETTLED)
+    assert event.height == payment.committed_height
+    listening.cancel()
+
+
+def test_a_payee_cannot_cancel_a_payment_queued_towards_it(network: Network) -> None:
+    payment = network.bank("bank-d").send("bank-e", 55, wait=True)
+    assert payment.status == QUEUED, payment
+    payee = network.bank("bank-e")
+    events(network, "bank-e", payment.committed_height, pb.DIRECTION_INCOMING, 1)
+
+    assert payment.transfer_id in [p.transfer_id for p in payee.queue().incoming]
+    with pytest.raises(ApiError) as refused:
+        payee.cancel(payment.transfer_id)
+    assert refused.value.code == grpc.StatusCode.NOT_FOUND
+    assert network.bank("bank-d").payment(transfer_id=payment.transfer_id).status == QUEUED
+    network.bank("bank-d").cancel(payment.transfer_id)  # leave bank-d's queue as found
