@@ -34,7 +34,7 @@ ROLES = (CENTRAL_BANK, BANK, REGULATOR)
 class Parameters:
     max_block_transactions: int = 2000
     max_transaction_lifetime: int = 256
-    round_timeout_ms: int = 1000
+    round_timeout_ms: int = 2000
     max_round_timeout_ms: int = 30000
     block_interval_ms: int = 100
     heartbeat_ms: int = 5000

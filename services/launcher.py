@@ -11,7 +11,6 @@ resumes from its own SQLite file.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -29,7 +28,6 @@ from services.tls import TlsFiles, secure_channel
 
 # The order nodes start in: bank and central-bank nodes follow validators.
 _ORDER = {"validator": 0, "central_bank": 1, "bank": 2}
-_PR_SET_PDEATHSIG = 1
 _COMMAND = {"validator": "validator", "central_bank": "issuer", "bank": "bank"}
 
 
@@ -46,12 +44,6 @@ class Running:
     spec: NodeSpec
     process: subprocess.Popen[bytes]
     log: Path
-
-
-def _stop_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def read_index(directory: Path) -> tuple[list[NodeSpec], TlsFiles]:
@@ -126,13 +118,13 @@ class Launcher:
                     str(spec.config),
                     "--log-level",
                     self.log_level,
+                    "--stop-with-parent",
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 # Ctrl-C in the terminal goes to the launcher, which stops nodes in order;
-                # if the launcher itself dies, the kernel stops them (Linux).
+                # if the launcher itself dies, --stop-with-parent has the kernel stop them.
                 start_new_session=True,
-                preexec_fn=_stop_with_parent,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         self.running[spec.id] = Running(spec, process, log)

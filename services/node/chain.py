@@ -20,7 +20,7 @@ from ledger import block as blocks
 from ledger.block import Block
 from ledger.consensus import BuildProposal, ChainHead
 from ledger.errors import StoreError, expected
-from ledger.execute import Execution, SignatureCheck, apply_block, execute
+from ledger.execute import AlreadyVerified, Execution, SignatureCheck, apply_block, execute
 from ledger.keys import PublicKey
 from ledger.state import State
 from ledger.store import Store
@@ -28,6 +28,7 @@ from ledger.transaction import Transaction
 
 # Executions kept for proposals not yet committed; a height rarely sees more than a few.
 _EXECUTION_CACHE = 16
+_SEALED = AlreadyVerified()
 
 
 class Chain:
@@ -51,8 +52,16 @@ class Chain:
         return self.state.validators_for(height)
 
     def validate(self, block: Block) -> None:
-        if block.hash not in self._executions:
-            self._remember(block.hash, apply_block(self.state, block, verify=self._verify))
+        if block.hash in self._executions:
+            return
+        verify = self._verify
+        if block.seals:
+            # A block with a quorum of valid seals is final: at least f+1 honest validators
+            # checked every signature in it, so a node catching up need not check them again.
+            # The seals are checked here, not trusted: a proposal never carries any.
+            blocks.verify_seals(block, self.validators_for(block.height))
+            verify = _SEALED
+        self._remember(block.hash, apply_block(self.state, block, verify=verify))
 
     # --- proposing and committing -----------------------------------------------------
 
@@ -79,7 +88,8 @@ class Chain:
         """Persist ``block`` (whose seals the engine has checked) and move the head to it."""
         execution = self._executions.pop(block.hash, None)
         if execution is None:
-            execution = apply_block(self.state, block, verify=self._verify)
+            self.validate(block)
+            execution = self._executions.pop(block.hash)
         self._store.commit(block, execution)
         self.state = execution.state
         self._head = ChainHead(block.height, block.hash, block.header.proposer)

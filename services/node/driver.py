@@ -65,6 +65,7 @@ class Driver:
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
         self._pending_build: BuildProposal | None = None
+        self._round_seen = 0
         self._last_commit = clock()
         self._fetching = threading.Event()
         self._stopped = threading.Event()
@@ -135,6 +136,17 @@ class Driver:
             ready = engine.start()
         else:
             raise ValueError(f"expected a known event kind, got {kind!r}")
+        if engine.round != self._round_seen:
+            self._round_seen = engine.round
+            if engine.round:
+                counters = engine.counters
+                log.info(
+                    "height %d moved to round %d; rejected so far: proposals %s, messages %s",
+                    engine.height,
+                    engine.round,
+                    counters.proposals_rejected,
+                    counters.messages_rejected,
+                )
         self._carry_out(ready)
         if self._pending_build is not None and kind in ("transactions", "tick"):
             self._carry_out(self._build_if_due())

@@ -29,6 +29,7 @@ from ledger.block import Block
 from ledger.errors import StraitsError
 from ledger.transaction import Transaction
 from services.config import Peer
+from services.server import MAX_MESSAGE_BYTES
 from services.tls import TlsFiles, secure_channel
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class PeerStats:
 class PeerLink:
     def __init__(self, peer: Peer, tls: TlsFiles) -> None:
         self.peer = peer
-        self._channel = secure_channel(peer.address, tls)
+        self._channel = secure_channel(
+            peer.address, tls, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+        )
         self._stub = service_grpc.ConsensusServiceStub(self._channel)
         self._messages: deque[bytes] = deque()
         self._transactions: deque[Transaction] = deque()

@@ -29,6 +29,7 @@ from services.node.admission import Admitter
 from services.node.chain import Chain
 from services.node.commits import CommitFeed
 from services.node.driver import Driver, Timing
+from services.node.intake import Intake
 from services.node.mempool import Mempool
 from services.node.peers import Peers
 from services.node.validator_service import ConsensusServicer, ValidatorServicer
@@ -43,7 +44,10 @@ CONSENSUS_SERVICE = "straits.consensus.v1.ConsensusService"
 @dataclass(frozen=True)
 class ValidatorSettings:
     tick_seconds: float = 0.05
-    mempool_capacity: int = 50_000
+    # A few blocks' worth: past that a validator pushes back rather than queue work
+    # that would only add latency (and starve consensus of CPU).
+    mempool_capacity: int = 10_000
+    intake_capacity: int = 4_000
     grace_seconds: float = 2.0
 
 
@@ -105,18 +109,18 @@ class ValidatorNode:
             peers.share(transactions)
             driver.transactions_available()
 
-        admitter = Admitter(chain, mempool, verifier, admitted)
+        self.intake = intake = Intake(
+            Admitter(chain, mempool, verifier, admitted), capacity=settings.intake_capacity
+        )
         validator_servicer = ValidatorServicer(
             chain=chain,
             store=store,
             mempool=mempool,
-            admitter=admitter,
+            intake=intake,
             feed=feed,
             running=lambda: self._running,
         )
-        consensus_servicer = ConsensusServicer(
-            deliver=driver.deliver, admitter=admitter, store=store
-        )
+        consensus_servicer = ConsensusServicer(deliver=driver.deliver, intake=intake, store=store)
         services = [
             Service(
                 VALIDATOR_SERVICE,
@@ -133,6 +137,7 @@ class ValidatorNode:
         ]
         self.server, self.port = create_server(config.server_settings, services)
         self._running = True
+        intake.start()
         self.server.start()
         peers.start()
         driver.start()
@@ -150,6 +155,7 @@ class ValidatorNode:
         self._running = False
         self.feed.close()
         self.server.stop(self.settings.grace_seconds).wait()
+        self.intake.stop()
         self.driver.stop()
         self.peers.stop()
         self.verifier.close()

@@ -28,15 +28,17 @@ from ledger.store.base import counterparty
 from ledger.transaction import Transaction
 from services.auth import Caller, caller_of
 from services.errors import InvalidRequestError, NotFoundError
-from services.node.admission import Admitter
 from services.node.chain import Chain
 from services.node.commits import CommitFeed, Committed
+from services.node.intake import Intake
 from services.node.mempool import Mempool
 
 MAX_SUBMISSION = 10_000
 MAX_BLOCKS_PER_CALL = 256
 MAX_ACCOUNTS_PAGE = 1000
 STREAM_POLL_S = 1.0
+SUBMIT_TIMEOUT_S = 30.0
+MAX_SYNC_BYTES = 8 * 1024 * 1024
 
 _ROLES = {
     CENTRAL_BANK: common_pb.PARTICIPANT_ROLE_CENTRAL_BANK,
@@ -98,14 +100,14 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
         chain: Chain,
         store: Store,
         mempool: Mempool,
-        admitter: Admitter,
+        intake: Intake,
         feed: CommitFeed,
         running: Callable[[], bool],
     ) -> None:
         self._chain = chain
         self._store = store
         self._mempool = mempool
-        self._admitter = admitter
+        self._intake = intake
         self._feed = feed
         self._running = running
 
@@ -120,8 +122,11 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
                 field="transactions",
             )
         caller = caller_of(context)
-        results = self._admitter.admit(
-            request.transactions, sender=caller.participant_id, check_rules=True
+        remaining = context.time_remaining()
+        results = self._intake.submit(
+            request.transactions,
+            sender=caller.participant_id,
+            timeout=SUBMIT_TIMEOUT_S if remaining is None else max(0.0, remaining),
         )
         return pb.SubmitTransactionsResponse(results=results)
 
@@ -231,11 +236,11 @@ class ConsensusServicer(consensus_service_grpc.ConsensusServiceServicer):
         self,
         *,
         deliver: Callable[[bytes], None],
-        admitter: Admitter,
+        intake: Intake,
         store: Store,
     ) -> None:
         self._deliver = deliver
-        self._admitter = admitter
+        self._intake = intake
         self._store = store
 
     def Deliver(
@@ -255,9 +260,10 @@ class ConsensusServicer(consensus_service_grpc.ConsensusServiceServicer):
                 ),
                 field="transactions",
             )
-        results = self._admitter.admit(request.transactions, sender=None, check_rules=False)
-        accepted = sum(r.status == pb.SUBMISSION_STATUS_ACCEPTED for r in results)
-        return consensus_service_pb.ShareTransactionsResponse(accepted=accepted)
+        queued = self._intake.share(request.transactions)
+        return consensus_service_pb.ShareTransactionsResponse(
+            accepted=len(request.transactions) if queued else 0
+        )
 
     def SyncBlocks(
         self, request: consensus_pb.BlockRequest, context: grpc.ServicerContext
@@ -267,4 +273,13 @@ class ConsensusServicer(consensus_service_grpc.ConsensusServiceServicer):
             MAX_BLOCKS_PER_CALL,
         )
         blocks: list[Block] = self._store.blocks(max(request.from_height, 1), count)
-        return consensus_pb.BlockResponse(blocks=[b.to_proto() for b in blocks])
+        response = consensus_pb.BlockResponse()
+        size = 0
+        for block in blocks:
+            message = block.to_proto()
+            size += message.ByteSize()
+            # At least one block, and no more than a peer's channel accepts in one message.
+            if response.blocks and size > MAX_SYNC_BYTES:
+                break
+            response.blocks.append(message)
+        return response

@@ -8,8 +8,11 @@ same config it resumes from its SQLite file and catches up from its peers.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -50,11 +53,30 @@ NODES: dict[str, tuple[NodeKind, Callable[[NodeConfig], Node]]] = {
 }
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the parent dies; done here, in the node's own process,
+    because doing it between fork and exec of a threaded parent can deadlock."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     for name, (kind, _) in NODES.items():
         parser = commands.add_parser(name, help=f"run a {kind.value.replace('_', ' ')} node")
         parser.add_argument("--config", type=Path, required=True, help="the node's node.toml")
         parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
+        parser.add_argument(
+            "--stop-with-parent",
+            action="store_true",
+            help="stop when the process that started this one dies (Linux; used by network up)",
+        )
         parser.set_defaults(run=run, node_command=name)
 
 
@@ -78,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    if args.stop_with_parent:
+        _stop_with_parent()
     port = node.start()
     print(f"{config.id} ready on port {port}", flush=True)
     stopping.wait()
