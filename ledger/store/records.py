@@ -111,7 +111,8 @@ def state_from_rows(
         replay=_replay_buckets(replay_ids),
         accumulator=0,
     )
-    return dataclasses.replace(state, accumulator=state.recomputed_accumulator())
+    accumulator = state.recomputed_accumulator(replay_from_bucket_sums=True)
+    return dataclasses.replace(state, accumulator=accumulator)
 
 
 def _replay_buckets(replay_ids: Iterable[tuple[int, bytes]]) -> dict[int, ReplayBucket]:
