@@ -1,4 +1,4 @@
-"""Over a thousand seeded runs of the faulty network, and the seeds pinned for regression.
+"""A thousand seeded runs of the faulty network, and the seeds pinned for regression.
 
 Each run draws its cluster size, Byzantine peers, link faults, partitions and
 crashes from its seed (``tests.consensus.runs``); safety is checked on every
@@ -18,7 +18,7 @@ from tests.consensus.runs import random_run
 PINNED = (0, 4, 8, 9, 11, 17, 24, 27)
 
 BATCH = 50
-FOUR_NODE_BATCHES = 20  # 1,000 runs
+FOUR_NODE_BATCHES = 16  # 800 runs
 SEVEN_NODE_RUNS = 120
 TEN_NODE_RUNS = 40
 REAL_LEDGER_RUNS = 40
