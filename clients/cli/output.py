@@ -66,8 +66,17 @@ def account_record(account: common_pb.Account) -> dict[str, Any]:
     }
 
 
-PAYMENT_COLUMNS = ("transfer_id", "direction", "payer", "payee", "amount", "priority",
-                   "status", "height", "reference")
+PAYMENT_COLUMNS = (
+    "transfer_id",
+    "direction",
+    "payer",
+    "payee",
+    "amount",
+    "priority",
+    "status",
+    "height",
+    "reference",
+)
 
 
 def _cell(column: str, value: Any) -> str:
@@ -86,8 +95,7 @@ def table(rows: Sequence[Record], columns: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def emit(args: argparse.Namespace, data: Record | Sequence[Record],
-         columns: Sequence[str]) -> None:
+def emit(args: argparse.Namespace, data: Record | Sequence[Record], columns: Sequence[str]) -> None:
     """Prints one record or a list of them, as a table or (``--json``) as JSON."""
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2))

@@ -30,10 +30,18 @@ class Target:
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("which node, as whom")
-    group.add_argument("--network", type=Path, default=os.environ.get("STRAITS_NETWORK"),
-                       help="network directory from `straits network init` ($STRAITS_NETWORK)")
-    group.add_argument("--as", dest="participant", default=os.environ.get("STRAITS_AS"),
-                       help="participant whose node and client certificate to use ($STRAITS_AS)")
+    group.add_argument(
+        "--network",
+        type=Path,
+        default=os.environ.get("STRAITS_NETWORK"),
+        help="network directory from `straits network init` ($STRAITS_NETWORK)",
+    )
+    group.add_argument(
+        "--as",
+        dest="participant",
+        default=os.environ.get("STRAITS_AS"),
+        help="participant whose node and client certificate to use ($STRAITS_AS)",
+    )
     group.add_argument("--address", help="node address host:port (instead of --network)")
     group.add_argument("--cert", type=Path, help="client certificate (PEM)")
     group.add_argument("--key", type=Path, help="client private key (PEM)")
@@ -45,20 +53,26 @@ def network_index(directory: Path) -> dict:  # type: ignore[type-arg]
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except FileNotFoundError:
-        raise ConfigError(f"expected a network directory with network.json, got {str(path)!r}",
-                          field="network") from None
+        raise ConfigError(
+            f"expected a network directory with network.json, got {str(path)!r}", field="network"
+        ) from None
 
 
 def resolve(args: argparse.Namespace) -> Target:
     if args.address:
         missing = [n for n in ("cert", "key", "ca") if getattr(args, n) is None]
         if missing:
-            raise ConfigError(expected("--cert, --key and --ca with --address",
-                                       f"missing {', '.join(missing)}"), field=missing[0])
+            raise ConfigError(
+                expected("--cert, --key and --ca with --address", f"missing {', '.join(missing)}"),
+                field=missing[0],
+            )
         return Target(args.address, TlsFiles(args.ca, args.cert, args.key))
     if args.network is None or not args.participant:
-        raise ConfigError("expected --network DIR --as PARTICIPANT, or --address with "
-                          "--cert, --key and --ca; got neither", field="network")
+        raise ConfigError(
+            "expected --network DIR --as PARTICIPANT, or --address with "
+            "--cert, --key and --ca; got neither",
+            field="network",
+        )
     base = Path(args.network)
     index = network_index(base)
     node = next((n for n in index["nodes"] if n["id"] == args.participant), None)
@@ -66,8 +80,10 @@ def resolve(args: argparse.Namespace) -> Target:
     if node is None or client is None:
         known = sorted(c["participant"] for c in index["clients"])
         raise ConfigError(expected(f"one of {', '.join(known)}", args.participant), field="as")
-    return Target(node["address"], TlsFiles(base / index["ca"], base / client["certificate"],
-                                            base / client["key"]))
+    return Target(
+        node["address"],
+        TlsFiles(base / index["ca"], base / client["certificate"], base / client["key"]),
+    )
 
 
 def channel(args: argparse.Namespace) -> grpc.Channel:
@@ -75,13 +91,18 @@ def channel(args: argparse.Namespace) -> grpc.Channel:
     return open_channel(target.address, target.tls)
 
 
-def add_node_command(commands: argparse._SubParsersAction, name: str, help: str,
-                     run: object) -> argparse.ArgumentParser:
+def add_node_command(
+    commands: argparse._SubParsersAction, name: str, help: str, run: object
+) -> argparse.ArgumentParser:
     """A subcommand that talks to a node: target options, ``--json`` and its ``run``."""
     parser = commands.add_parser(name, help=help, description=help)
     add_target_arguments(parser)
     # SUPPRESS keeps `straits --json NAME` working: the subparser sets it only when given.
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print machine-readable JSON instead of a table")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print machine-readable JSON instead of a table",
+    )
     parser.set_defaults(run=run)
     return parser

@@ -102,8 +102,12 @@ class BankNode(ParticipantNode):
         if wait:
             self.wait_settled([o.id for o in outcomes if isinstance(o, Transaction)], timeout)
         payments = self.book.payments([o.id for o in outcomes if isinstance(o, Transaction)])
-        return [payments.get(o.id, NotFoundError(expected("a recorded payment", o.id.hex())))
-                if isinstance(o, Transaction) else o for o in outcomes]
+        return [
+            payments.get(o.id, NotFoundError(expected("a recorded payment", o.id.hex())))
+            if isinstance(o, Transaction)
+            else o
+            for o in outcomes
+        ]
 
     def _transfer_request(self, instruction: pb.TransferInstruction) -> Request:
         request_id = instruction.request_id
@@ -123,8 +127,7 @@ class BankNode(ParticipantNode):
         def add(conn: sqlite3.Connection, tx: Transaction) -> None:
             PaymentBook.add_outgoing(conn, tx, request_id)
 
-        return Request(request_id, fingerprint(content), lambda: self.sign(transfer=transfer),
-                       add)
+        return Request(request_id, fingerprint(content), lambda: self.sign(transfer=transfer), add)
 
     def payment(self, *, transfer_id: bytes = b"", request_id: str = "") -> pb.Payment:
         if request_id:
@@ -179,6 +182,6 @@ class BankNode(ParticipantNode):
     # --- reads from a validator --------------------------------------------------------------
 
     def balance(self) -> validator_pb.GetAccountResponse:
-        return self.upstream.call(
-            "GetAccount", validator_pb.GetAccountRequest(account=self.participant_id)
+        return self.upstream.call_fresh(
+            "GetAccount", validator_pb.GetAccountRequest(account=self.participant_id), self.height
         )

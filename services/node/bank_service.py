@@ -166,6 +166,9 @@ class BankServicer(pb_grpc.BankServiceServicer):
             # Checked under the condition, so a block stored meanwhile is not missed.
             with node.events:
                 node.events.wait_for(
-                    lambda after=seq: not node.running
-                    or bool(node.book.events_after(after, request.direction, 1)),
-                    WATCH_POLL_S)
+                    lambda after=seq: (
+                        not node.running
+                        or bool(node.book.events_after(after, request.direction, 1))
+                    ),
+                    WATCH_POLL_S,
+                )

@@ -43,11 +43,15 @@ class IssuerNode(ParticipantNode):
         from services.node.issuer_service import IssuerServicer
 
         servicer = IssuerServicer(self)
-        return [Service(ISSUER_SERVICE,
-                        lambda s: pb_grpc.add_IssuerServiceServicer_to_server(servicer, s))]
+        return [
+            Service(
+                ISSUER_SERVICE, lambda s: pb_grpc.add_IssuerServiceServicer_to_server(servicer, s)
+            )
+        ]
 
-    def _record_block(self, conn: sqlite3.Connection, block: FollowedBlock,
-                      expired: list[bytes]) -> None:
+    def _record_block(
+        self, conn: sqlite3.Connection, block: FollowedBlock, expired: list[bytes]
+    ) -> None:
         issued = redeemed = 0
         for tx in block.transactions:
             receipt = block.receipts.get(tx.id)
@@ -71,27 +75,33 @@ class IssuerNode(ParticipantNode):
 
     def issue(self, request: pb.IssueRequest, timeout: float) -> common_pb.Commit:
         check_request_id(request.request_id)
-        content = pb.IssueRequest(bank=request.bank, amount=request.amount,
-                                  collateral_ref=request.collateral_ref)
-        issue = tx_pb.Issue(bank=request.bank, amount=request.amount,
-                            collateral_ref=request.collateral_ref)
-        entry = self.record(Request(request.request_id, fingerprint(content),
-                                    lambda: self.sign(issue=issue)))
+        content = pb.IssueRequest(
+            bank=request.bank, amount=request.amount, collateral_ref=request.collateral_ref
+        )
+        issue = tx_pb.Issue(
+            bank=request.bank, amount=request.amount, collateral_ref=request.collateral_ref
+        )
+        entry = self.record(
+            Request(request.request_id, fingerprint(content), lambda: self.sign(issue=issue))
+        )
         return self.send_and_wait(entry, timeout)
 
-    def present_redemption(self, signed: tx_pb.SignedTransaction,
-                           timeout: float) -> common_pb.Commit:
+    def present_redemption(
+        self, signed: tx_pb.SignedTransaction, timeout: float
+    ) -> common_pb.Commit:
         """The commit of a redemption the bank signed. One the bank already sent
         (``BankService.Redeem``) is looked up; any other is forwarded and waited for
         (validators admit it only once they let the central bank forward a redeem
         signed by a bank; today they refuse it with ``not_permitted``)."""
         tx = Transaction.from_proto(self.chain_id, signed)
         if tx.kind != "redeem":
-            raise InvalidRequestError(expected("a signed redeem", tx.kind or "no kind"),
-                                      field="redemption")
+            raise InvalidRequestError(
+                expected("a signed redeem", tx.kind or "no kind"), field="redemption"
+            )
         try:
-            known = self.upstream.call("GetTransaction",
-                                       validator_pb.GetTransactionRequest(transaction_id=tx.id))
+            known = self.upstream.call(
+                "GetTransaction", validator_pb.GetTransactionRequest(transaction_id=tx.id)
+            )
             if known.status == validator_pb.TRANSACTION_STATUS_COMMITTED:
                 return known.commit
         except NotFoundError:
@@ -100,8 +110,10 @@ class IssuerNode(ParticipantNode):
         return self.send_and_wait(entry, timeout)
 
     def admit(self, request: pb.AdmitBankRequest, timeout: float) -> common_pb.Commit:
-        return self._governance(timeout, admit_bank=tx_pb.AdmitBank(
-            bank=request.bank, key=request.key, name=request.name))
+        return self._governance(
+            timeout,
+            admit_bank=tx_pb.AdmitBank(bank=request.bank, key=request.key, name=request.name),
+        )
 
     def suspend(self, bank: str, timeout: float) -> common_pb.Commit:
         return self._governance(timeout, suspend_bank=tx_pb.SuspendBank(bank=bank))
@@ -109,18 +121,27 @@ class IssuerNode(ParticipantNode):
     def unsuspend(self, bank: str, timeout: float) -> common_pb.Commit:
         return self._governance(timeout, unsuspend_bank=tx_pb.UnsuspendBank(bank=bank))
 
-    def change_validators(self, request: pb.ProposeValidatorChangeRequest,
-                          timeout: float) -> common_pb.Commit:
-        return self._governance(timeout, change_validators=tx_pb.ChangeValidators(
-            validators=request.validators, effective_height=request.effective_height))
+    def change_validators(
+        self, request: pb.ProposeValidatorChangeRequest, timeout: float
+    ) -> common_pb.Commit:
+        return self._governance(
+            timeout,
+            change_validators=tx_pb.ChangeValidators(
+                validators=request.validators, effective_height=request.effective_height
+            ),
+        )
 
     def total_supply(self) -> pb.GetTotalSupplyResponse:
         with self._db.lock:
             issued, redeemed = self._totals()
             height = self.height
-        return pb.GetTotalSupplyResponse(total_supply=issued - redeemed, issued=issued,
-                                         redeemed=redeemed, height=height)
+        return pb.GetTotalSupplyResponse(
+            total_supply=issued - redeemed, issued=issued, redeemed=redeemed, height=height
+        )
 
     def positions(self, page_size: int, page_token: str) -> validator_pb.GetAccountsResponse:
-        return self.upstream.call("GetAccounts", validator_pb.GetAccountsRequest(
-            page_size=page_size, page_token=page_token))
+        return self.upstream.call_fresh(
+            "GetAccounts",
+            validator_pb.GetAccountsRequest(page_size=page_size, page_token=page_token),
+            self.height,
+        )

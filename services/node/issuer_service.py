@@ -25,42 +25,47 @@ class IssuerServicer(pb_grpc.IssuerServiceServicer):
     def __init__(self, node: IssuerNode) -> None:
         self._node = node
 
-    def Issue(self, request: pb.IssueRequest,
-              context: grpc.ServicerContext) -> pb.IssueResponse:
+    def Issue(self, request: pb.IssueRequest, context: grpc.ServicerContext) -> pb.IssueResponse:
         return pb.IssueResponse(commit=self._node.issue(request, remaining(context)))
 
-    def Redeem(self, request: pb.RedeemRequest,
-               context: grpc.ServicerContext) -> pb.RedeemResponse:
+    def Redeem(self, request: pb.RedeemRequest, context: grpc.ServicerContext) -> pb.RedeemResponse:
         return pb.RedeemResponse(
-            commit=self._node.present_redemption(request.redemption, remaining(context)))
+            commit=self._node.present_redemption(request.redemption, remaining(context))
+        )
 
-    def AdmitBank(self, request: pb.AdmitBankRequest,
-                  context: grpc.ServicerContext) -> pb.AdmitBankResponse:
+    def AdmitBank(
+        self, request: pb.AdmitBankRequest, context: grpc.ServicerContext
+    ) -> pb.AdmitBankResponse:
         return pb.AdmitBankResponse(commit=self._node.admit(request, remaining(context)))
 
-    def SuspendBank(self, request: pb.SuspendBankRequest,
-                    context: grpc.ServicerContext) -> pb.SuspendBankResponse:
-        return pb.SuspendBankResponse(
-            commit=self._node.suspend(request.bank, remaining(context)))
+    def SuspendBank(
+        self, request: pb.SuspendBankRequest, context: grpc.ServicerContext
+    ) -> pb.SuspendBankResponse:
+        return pb.SuspendBankResponse(commit=self._node.suspend(request.bank, remaining(context)))
 
-    def UnsuspendBank(self, request: pb.UnsuspendBankRequest,
-                      context: grpc.ServicerContext) -> pb.UnsuspendBankResponse:
+    def UnsuspendBank(
+        self, request: pb.UnsuspendBankRequest, context: grpc.ServicerContext
+    ) -> pb.UnsuspendBankResponse:
         return pb.UnsuspendBankResponse(
-            commit=self._node.unsuspend(request.bank, remaining(context)))
+            commit=self._node.unsuspend(request.bank, remaining(context))
+        )
 
     def ProposeValidatorChange(
         self, request: pb.ProposeValidatorChangeRequest, context: grpc.ServicerContext
     ) -> pb.ProposeValidatorChangeResponse:
         return pb.ProposeValidatorChangeResponse(
-            commit=self._node.change_validators(request, remaining(context)))
+            commit=self._node.change_validators(request, remaining(context))
+        )
 
-    def GetTotalSupply(self, request: pb.GetTotalSupplyRequest,
-                       context: grpc.ServicerContext) -> pb.GetTotalSupplyResponse:
+    def GetTotalSupply(
+        self, request: pb.GetTotalSupplyRequest, context: grpc.ServicerContext
+    ) -> pb.GetTotalSupplyResponse:
         return self._node.total_supply()
 
-    def ListPositions(self, request: pb.ListPositionsRequest,
-                      context: grpc.ServicerContext) -> pb.ListPositionsResponse:
+    def ListPositions(
+        self, request: pb.ListPositionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPositionsResponse:
         answer = self._node.positions(request.page_size, request.page_token)
-        return pb.ListPositionsResponse(accounts=answer.accounts,
-                                        next_page_token=answer.next_page_token,
-                                        height=answer.height)
+        return pb.ListPositionsResponse(
+            accounts=answer.accounts, next_page_token=answer.next_page_token, height=answer.height
+        )

@@ -136,8 +136,9 @@ class Outbox:
         found: dict[str, Entry] = {}
         for chunk in chunks(request_ids):
             rows = self._db.query(
-                f"SELECT {_COLUMNS} FROM outbox WHERE request_id IN "
-                f"({','.join('?' * len(chunk))})", chunk)
+                f"SELECT {_COLUMNS} FROM outbox WHERE request_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
             for row in rows:
                 entry = self._entry(row)
                 found[entry.request_id or ""] = entry
@@ -234,4 +235,4 @@ CHUNK = 500
 
 
 def chunks(keys: Sequence[T]) -> list[list[T]]:
-    return [list(keys[i:i + CHUNK]) for i in range(0, len(keys), CHUNK)]
+    return [list(keys[i : i + CHUNK]) for i in range(0, len(keys), CHUNK)]

@@ -229,7 +229,8 @@ class ParticipantNode:
         with self.db.write() as conn:
             # Concurrent retries of the same requests may have won the race.
             in_batch = self.outbox.by_requests(
-                [r.request_id for _, r, _ in made if r.request_id is not None])
+                [r.request_id for _, r, _ in made if r.request_id is not None]
+            )
             for at, request, tx in made:
                 request_id = request.request_id
                 if request_id is not None:

@@ -291,7 +291,9 @@ class PaymentBook:
         for chunk in chunks(transfer_ids):
             rows = self._db.query(
                 f"SELECT {_COLUMNS} FROM payments WHERE transfer_id IN "
-                f"({','.join('?' * len(chunk))})", chunk)
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            )
             for row in rows:
                 payment = _payment(row)
                 found[payment.transfer_id] = payment

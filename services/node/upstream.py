@@ -85,12 +85,32 @@ class Upstream:
             except grpc.RpcError as error:
                 if error.code() not in FAILOVER_CODES:
                     details = details_of(error)
-                    raise item_error(common_pb.Error(
-                        status_code=int(details.code.value[0]), reason=details.reason,
-                        field=details.field, detail=details.message)) from None
+                    raise item_error(
+                        common_pb.Error(
+                            status_code=int(details.code.value[0]),
+                            reason=details.reason,
+                            field=details.field,
+                            detail=details.message,
+                        )
+                    ) from None
                 reasons.append(f"{self.name(index)}: {error.code().name}")
                 self.failed(index)
         raise UnavailableError(expected("a validator that answers", "; ".join(reasons)))
+
+    def call_fresh(self, method: str, request: Any, min_height: int) -> Any:
+        """``call``, but from a validator whose answer is at ``min_height`` or above when
+        one is (validators commit a block at slightly different moments), so a client
+        never reads a state older than what its node has already told it."""
+        freshest = None
+        for _ in range(len(self._stubs)):
+            answer = self.call(method, request)
+            if answer.height >= min_height:
+                return answer
+            if freshest is None or answer.height > freshest.height:
+                freshest = answer
+            with self._lock:
+                self._preferred = (self._preferred + 1) % len(self._stubs)
+        return freshest
 
     def stream_blocks(self, index: int, from_height: int) -> Iterator[pb.StreamBlocksResponse]:
         return self._stubs[index].StreamBlocks(pb.StreamBlocksRequest(from_height=from_height))
@@ -150,8 +170,9 @@ class Submitter:
         try:
             return future.result(timeout=timeout)
         except TimeoutError:
-            raise UnavailableError(expected(f"the validators' answer within {timeout:.1f}s",
-                                            "none yet")) from None
+            raise UnavailableError(
+                expected(f"the validators' answer within {timeout:.1f}s", "none yet")
+            ) from None
 
     def _run(self) -> None:
         while True:

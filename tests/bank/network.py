@@ -78,15 +78,19 @@ class Network:
     def stop(self) -> None:
         for channel in self.channels:
             channel.close()
-        for node in [*self.banks.values(), *([self.issuer] if self.issuer else []),
-                     *self.validators]:
+        for node in [
+            *self.banks.values(),
+            *([self.issuer] if self.issuer else []),
+            *self.validators,
+        ]:
             node.stop()
 
 
 @contextmanager
 def running_network(directory: Path, banks: int = 5) -> Iterator[Network]:
-    layout = init_network(directory, NetworkPlan(banks=banks, base_port=free_base_port()),
-                          now=dt.datetime.now(dt.UTC))
+    layout = init_network(
+        directory, NetworkPlan(banks=banks, base_port=free_base_port()), now=dt.datetime.now(dt.UTC)
+    )
     network = Network(layout)
     try:
         for entry in layout.nodes:

@@ -26,8 +26,7 @@ def fresh_network(tmp_path: Path) -> Iterator[Network]:
         yield network
 
 
-def test_payments_keep_settling_when_the_preferred_validator_stops(
-        fresh_network: Network) -> None:
+def test_payments_keep_settling_when_the_preferred_validator_stops(fresh_network: Network) -> None:
     bank = fresh_network.bank("bank-a")
     bank.send("bank-b", 1, wait=True)  # the node now follows and submits via validator-1
 
@@ -39,7 +38,8 @@ def test_payments_keep_settling_when_the_preferred_validator_stops(
 
 
 def test_a_payment_sent_while_no_validator_answers_is_forwarded_later_and_paid_once(
-        fresh_network: Network) -> None:
+    fresh_network: Network,
+) -> None:
     bank = fresh_network.bank("bank-a")
     bank.send("bank-b", 1, wait=True)
     configs = [v.config for v in fresh_network.validators]
@@ -61,7 +61,8 @@ def test_a_payment_sent_while_no_validator_answers_is_forwarded_later_and_paid_o
 
 
 def test_a_restarted_bank_node_keeps_its_payments_and_resumes_following(
-        fresh_network: Network) -> None:
+    fresh_network: Network,
+) -> None:
     bank = fresh_network.bank("bank-a")
     first = bank.send("bank-b", 70, request_id="before-restart", wait=True)
     node = fresh_network.banks["bank-a"]
@@ -81,7 +82,8 @@ def test_a_restarted_bank_node_keeps_its_payments_and_resumes_following(
 
 
 def test_a_payment_whose_window_passes_unsent_expires_and_is_never_paid(
-        fresh_network: Network) -> None:
+    fresh_network: Network,
+) -> None:
     network = fresh_network
     bank = network.bank("bank-a")
     bank.send("bank-b", 1, wait=True)

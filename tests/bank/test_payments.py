@@ -32,10 +32,12 @@ def funded(network: Network) -> None:
         assert commit.receipt.outcome == receipt_pb.OUTCOME_APPLIED, commit
 
 
-def events(network: Network, bank: str, from_height: int, direction: int,
-           count: int) -> list[pb.WatchSettlementsResponse]:
+def events(
+    network: Network, bank: str, from_height: int, direction: int, count: int
+) -> list[pb.WatchSettlementsResponse]:
     stream: Iterator[pb.WatchSettlementsResponse] = network.bank(bank).watch(
-        from_height=from_height, direction=direction, timeout=WATCH_TIMEOUT_S)
+        from_height=from_height, direction=direction, timeout=WATCH_TIMEOUT_S
+    )
     return [next(stream) for _ in range(count)]
 
 
@@ -48,17 +50,19 @@ def test_a_payment_settles_at_once_and_both_banks_record_it(network: Network) ->
     assert payment.status == SETTLED, payment
     assert payment.committed_height == payment.settled_height > 0
     assert payer.balance().balance == before_a - 12_500
-    [incoming] = [p for p in payee.history(direction=pb.DIRECTION_INCOMING)
-                  if p.transfer_id == payment.transfer_id]
-    # The payee's node may lag a block behind the payer's: its watch replay is exact.
+    # The payee's node may lag a block behind the payer's: its watch replay waits for it.
     seen = events(network, "bank-b", payment.committed_height, pb.DIRECTION_INCOMING, 1)[0]
     assert seen.payment.transfer_id == payment.transfer_id and seen.payment.status == SETTLED
+    [incoming] = [
+        p
+        for p in payee.history(direction=pb.DIRECTION_INCOMING)
+        if p.transfer_id == payment.transfer_id
+    ]
     assert incoming.payer == "bank-a" and incoming.reference == "invoice 42"
     assert payee.balance().balance == before_b + 12_500
 
 
-def test_a_payment_queues_without_funds_then_settles_when_funds_arrive(
-        network: Network) -> None:
+def test_a_payment_queues_without_funds_then_settles_when_funds_arrive(network: Network) -> None:
     payer, payee = network.bank("bank-c"), network.bank("bank-e")
 
     payment = payer.send("bank-e", 700, wait=True)
@@ -82,7 +86,8 @@ def test_a_payment_queues_without_funds_then_settles_when_funds_arrive(
 
 
 def test_the_payer_holds_releases_reprioritises_and_cancels_a_queued_payment(
-        network: Network) -> None:
+    network: Network,
+) -> None:
     bank = network.bank("bank-d")
     payment = bank.send("bank-a", 300, wait=True)
     assert payment.status == QUEUED, payment
@@ -99,7 +104,9 @@ def test_the_payer_holds_releases_reprioritises_and_cancels_a_queued_payment(
     with pytest.raises(ApiError) as again:
         bank.cancel(payment.transfer_id)
     assert (again.value.code, again.value.reason) == (
-        grpc.StatusCode.FAILED_PRECONDITION, "not_queued")
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "not_queued",
+    )
     assert bank.queue().outgoing == []
     assert bank.balance().queued_out == 0
 
@@ -110,9 +117,14 @@ def test_a_retried_send_with_the_same_request_id_pays_once(network: Network) -> 
 
     first = bank.send("bank-b", 999, request_id="retry-story-1", wait=True)
     second = bank.send("bank-b", 999, request_id="retry-story-1", wait=True)
-    batched = bank.send_many([Instruction("bank-b", 999, request_id="retry-story-1"),
-                              Instruction("bank-b", 5, request_id="retry-story-2"),
-                              Instruction("bank-b", 5, request_id="retry-story-2")], wait=True)
+    batched = bank.send_many(
+        [
+            Instruction("bank-b", 999, request_id="retry-story-1"),
+            Instruction("bank-b", 5, request_id="retry-story-2"),
+            Instruction("bank-b", 5, request_id="retry-story-2"),
+        ],
+        wait=True,
+    )
 
     assert first.transfer_id == second.transfer_id == batched[0].payment.transfer_id
     assert batched[1].payment.transfer_id == batched[2].payment.transfer_id
@@ -121,32 +133,40 @@ def test_a_retried_send_with_the_same_request_id_pays_once(network: Network) -> 
     with pytest.raises(ApiError) as changed:
         bank.send("bank-b", 1_000, request_id="retry-story-1")
     assert (changed.value.code, changed.value.reason) == (
-        grpc.StatusCode.ALREADY_EXISTS, "duplicate_request")
+        grpc.StatusCode.ALREADY_EXISTS,
+        "duplicate_request",
+    )
     assert bank.payment(request_id="retry-story-1").transfer_id == first.transfer_id
 
 
 def test_a_batch_is_answered_item_by_item(network: Network) -> None:
     bank = network.bank("bank-b")
-    results = bank.send_many([Instruction("bank-a", 10), Instruction("nobody", 10),
-                              Instruction("bank-a", 20)], wait=True)
+    results = bank.send_many(
+        [Instruction("bank-a", 10), Instruction("nobody", 10), Instruction("bank-a", 20)], wait=True
+    )
 
     assert [r.WhichOneof("result") for r in results] == ["payment", "error", "payment"]
     assert results[1].error.reason == "unknown_account"
     assert results[0].payment.status == results[2].payment.status == SETTLED
 
 
-@pytest.mark.parametrize(("payee", "amount", "request_id", "code", "reason"), [
-    ("nobody", 10, "bad-1", grpc.StatusCode.NOT_FOUND, "unknown_account"),
-    ("bank-b", 0, "bad-2", grpc.StatusCode.INVALID_ARGUMENT, "malformed_transaction"),
-    ("bank-b", -5, "bad-3", grpc.StatusCode.INVALID_ARGUMENT, "malformed_transaction"),
-    ("bank-b", 10, "", grpc.StatusCode.INVALID_ARGUMENT, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    ("payee", "amount", "request_id", "code", "reason"),
+    [
+        ("nobody", 10, "bad-1", grpc.StatusCode.NOT_FOUND, "unknown_account"),
+        ("bank-b", 0, "bad-2", grpc.StatusCode.INVALID_ARGUMENT, "malformed_transaction"),
+        ("bank-b", -5, "bad-3", grpc.StatusCode.INVALID_ARGUMENT, "malformed_transaction"),
+        ("bank-b", 10, "", grpc.StatusCode.INVALID_ARGUMENT, "invalid_request"),
+    ],
+)
 def test_bad_transfers_are_refused_and_leave_the_ledger_unchanged(
-        network: Network, payee: str, amount: int, request_id: str,
-        code: grpc.StatusCode, reason: str) -> None:
+    network: Network, payee: str, amount: int, request_id: str, code: grpc.StatusCode, reason: str
+) -> None:
     bank = network.bank("bank-a")
-    request = pb.SendTransferRequest(transfer=pb.TransferInstruction(
-        request_id=request_id, payee=payee, amount=amount), wait_for_commit=True)
+    request = pb.SendTransferRequest(
+        transfer=pb.TransferInstruction(request_id=request_id, payee=payee, amount=amount),
+        wait_for_commit=True,
+    )
     before = bank.balance()
 
     with pytest.raises(grpc.RpcError) as refused:
@@ -167,7 +187,9 @@ def test_an_oversize_batch_is_refused_whole(network: Network) -> None:
     with pytest.raises(ApiError) as refused:
         bank.send_many([Instruction("bank-b", 1) for _ in range(2001)])
     assert (refused.value.code, refused.value.field) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "transfers")
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "transfers",
+    )
 
 
 def test_history_filters_and_pages(network: Network) -> None:
@@ -200,8 +222,11 @@ def test_a_bank_cannot_read_or_act_for_another_bank(network: Network) -> None:
 def test_a_listening_watcher_hears_a_new_incoming_payment(network: Network) -> None:
     payee_node = network.banks["bank-e"]
     listening = network.bank("bank-e")._stub.WatchSettlements(
-        pb.WatchSettlementsRequest(from_height=payee_node.height + 1,
-                                   direction=pb.DIRECTION_INCOMING), timeout=WATCH_TIMEOUT_S)
+        pb.WatchSettlementsRequest(
+            from_height=payee_node.height + 1, direction=pb.DIRECTION_INCOMING
+        ),
+        timeout=WATCH_TIMEOUT_S,
+    )
 
     payment = network.bank("bank-a").send("bank-e", 321, reference="live", wait=True)
 

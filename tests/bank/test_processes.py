@@ -36,21 +36,36 @@ def client(layout: NetworkLayout, participant: str) -> tuple[str, TlsFiles]:
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetworkLayout]:
     directory = tmp_path_factory.mktemp("processes")
-    layout = init_network(directory, NetworkPlan(banks=2, base_port=free_base_port()),
-                          now=dt.datetime.now(dt.UTC))
+    layout = init_network(
+        directory, NetworkPlan(banks=2, base_port=free_base_port()), now=dt.datetime.now(dt.UTC)
+    )
     running = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         for node in layout.nodes:
             log = (directory / f"{node.id}.log").open("wb")
-            running.append(subprocess.Popen(
-                [sys.executable, "-m", "clients.cli.main", COMMAND[node.kind.value],
-                 "--config", str(node.config), "--log-level", "WARNING"],
-                stdout=log, stderr=subprocess.STDOUT, env=env))
+            running.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "clients.cli.main",
+                        COMMAND[node.kind.value],
+                        "--config",
+                        str(node.config),
+                        "--log-level",
+                        "WARNING",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
         for node in layout.nodes:
             channel = open_channel(node.address, layout.regulator)
             health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=START_TIMEOUT_S, wait_for_ready=True)
+                health_pb2.HealthCheckRequest(), timeout=START_TIMEOUT_S, wait_for_ready=True
+            )
             channel.close()
         yield layout
     finally:
@@ -64,7 +79,8 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetworkLayou
 
 
 def test_payments_between_node_processes_settle_and_replicas_agree(
-        processes: NetworkLayout) -> None:
+    processes: NetworkLayout,
+) -> None:
     layout = processes
     issuer = IssuerClient(open_channel(*client(layout, "central-bank")))
     bank_a = BankClient(open_channel(*client(layout, "bank-a")))
@@ -76,21 +92,34 @@ def test_payments_between_node_processes_settle_and_replicas_agree(
     covering = bank_a.send("bank-b", 5_000, reference="covers it", wait=True)
     assert covering.status == pb.PAYMENT_STATUS_SETTLED, covering
 
-    outgoing = bank_b.watch(from_height=queued.committed_height,
-                            direction=pb.DIRECTION_OUTGOING, timeout=START_TIMEOUT_S)
+    outgoing = bank_b.watch(
+        from_height=queued.committed_height,
+        direction=pb.DIRECTION_OUTGOING,
+        timeout=START_TIMEOUT_S,
+    )
     assert [next(outgoing).payment.status for _ in range(2)] == [
-        pb.PAYMENT_STATUS_QUEUED, pb.PAYMENT_STATUS_SETTLED]
-    incoming = bank_a.watch(from_height=queued.committed_height,
-                            direction=pb.DIRECTION_INCOMING, timeout=START_TIMEOUT_S)
+        pb.PAYMENT_STATUS_QUEUED,
+        pb.PAYMENT_STATUS_SETTLED,
+    ]
+    incoming = bank_a.watch(
+        from_height=queued.committed_height,
+        direction=pb.DIRECTION_INCOMING,
+        timeout=START_TIMEOUT_S,
+    )
     assert [next(incoming).payment.transfer_id for _ in range(2)] == [queued.transfer_id] * 2
 
     assert (bank_a.balance().balance, bank_b.balance().balance) == (8_000, 2_000)
     supply = issuer.total_supply()
     assert supply.total_supply == 10_000 == sum(a.balance for a in issuer.positions())
 
-    validators = [RegulatorClient(open_channel(n.address, layout.regulator))
-                  for n in layout.nodes if n.kind.value == "validator"]
+    validators = [
+        RegulatorClient(open_channel(n.address, layout.regulator))
+        for n in layout.nodes
+        if n.kind.value == "validator"
+    ]
     height = min(v.head().height for v in validators)
-    roots = {block_pb2.BlockHeader.FromString(v.blocks(height, 1)[0].block.header).state_root
-             for v in validators}
+    roots = {
+        block_pb2.BlockHeader.FromString(v.blocks(height, 1)[0].block.header).state_root
+        for v in validators
+    }
     assert len(roots) == 1, f"validators disagree on the state at height {height}"

@@ -13,8 +13,13 @@ from clients.cli.main import main
 from tests.bank.network import Network
 
 
-def straits(network: Network, capsys: pytest.CaptureFixture[str], participant: str,
-            *argv: str, expect: int = 0) -> Any:
+def straits(
+    network: Network,
+    capsys: pytest.CaptureFixture[str],
+    participant: str,
+    *argv: str,
+    expect: int = 0,
+) -> Any:
     """Runs one command as ``participant``; returns its JSON answer (or text with --table)."""
     table = argv[:1] == ("--table",)
     args = [*argv[table:], "--network", str(network.layout.directory), "--as", participant]
@@ -37,23 +42,30 @@ def test_issue_send_and_balance(network: Network, capsys: pytest.CaptureFixture[
     assert commit["outcome"] == "applied", commit
     before += 100_000
 
-    payment = straits(network, capsys, "bank-a", "send", "bank-b", "2500",
-                      "--reference", "invoice 9")
+    payment = straits(
+        network, capsys, "bank-a", "send", "bank-b", "2500", "--reference", "invoice 9"
+    )
 
     assert (payment["status"], payment["payee"], payment["amount"]) == ("settled", "bank-b", 2500)
     assert straits(network, capsys, "bank-a", "balance")["balance"] == before - 2500
     table = straits(network, capsys, "bank-a", "--table", "history", "--status", "settled")
     assert "invoice 9" in table and table.splitlines()[0].split()[:3] == [
-        "TRANSFER_ID", "DIRECTION", "PAYER"]
+        "TRANSFER_ID",
+        "DIRECTION",
+        "PAYER",
+    ]
 
 
 def test_send_file_pays_each_line_once_even_when_sent_twice(
-        network: Network, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    network: Network, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     payments = tmp_path / "payments.csv"
-    payments.write_text("payee,amount,priority,reference\n"
-                        "bank-b,100,urgent,salary 1\n"
-                        "nobody,5,,lost\n"
-                        "bank-b,200,normal,salary 2\n")
+    payments.write_text(
+        "payee,amount,priority,reference\n"
+        "bank-b,100,urgent,salary 1\n"
+        "nobody,5,,lost\n"
+        "bank-b,200,normal,salary 2\n"
+    )
     before = straits(network, capsys, "bank-a", "balance")["balance"]
 
     target = ["--network", str(network.layout.directory), "--as", "bank-a"]
@@ -72,8 +84,9 @@ def test_send_file_pays_each_line_once_even_when_sent_twice(
     assert sorted(p["amount"] for p in salaries) == [100, 200]
 
 
-def test_queue_hold_release_and_cancel(network: Network,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_queue_hold_release_and_cancel(
+    network: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
     queued = straits(network, capsys, "bank-c", "send", "bank-a", "40")
     assert queued["status"] == "queued", queued
     tid = queued["transfer_id"]
@@ -89,26 +102,49 @@ def test_queue_hold_release_and_cancel(network: Network,
     assert "FAILED_PRECONDITION not_queued" in refused
 
 
-def test_watch_replays_settlements_from_a_height(network: Network,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_watch_replays_settlements_from_a_height(
+    network: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
     payment = straits(network, capsys, "bank-b", "send", "bank-a", "77", "--reference", "w")
-    out = straits(network, capsys, "bank-a", "--table", "watch", "--from-height",
-                  str(payment["height"]), "--direction", "in", "--count", "1")
+    out = straits(
+        network,
+        capsys,
+        "bank-a",
+        "--table",
+        "watch",
+        "--from-height",
+        str(payment["height"]),
+        "--direction",
+        "in",
+        "--count",
+        "1",
+    )
     assert payment["transfer_id"] in out and "settled" in out
 
 
-def test_validators_lists_the_set_and_their_health(network: Network,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_validators_lists_the_set_and_their_health(
+    network: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
     validators = straits(network, capsys, "regulator", "validators")
     assert [(v["id"], v["health"]) for v in validators] == [
-        (f"validator-{i}", "serving") for i in range(1, 5)]
+        (f"validator-{i}", "serving") for i in range(1, 5)
+    ]
 
 
-def test_explicit_files_and_refusals(network: Network, capsys: pytest.CaptureFixture[str],
-                                     tmp_path: Path) -> None:
+def test_explicit_files_and_refusals(
+    network: Network, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     files = network.client_tls("bank-b")
-    explicit = ["--address", network.address("bank-b"), "--cert", str(files.certificate),
-                "--key", str(files.key), "--ca", str(files.ca)]
+    explicit = [
+        "--address",
+        network.address("bank-b"),
+        "--cert",
+        str(files.certificate),
+        "--key",
+        str(files.key),
+        "--ca",
+        str(files.ca),
+    ]
     assert main(["--json", "balance", *explicit]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == "bank-b"
 

@@ -38,12 +38,16 @@ def test_issue_is_idempotent_by_request_id(network: Network) -> None:
     assert first.receipt.outcome == APPLIED, first
     assert again.transaction_id == first.transaction_id
     after = issuer.total_supply()
-    assert (after.issued, after.total_supply) == (before.issued + 50_000,
-                                                  before.total_supply + 50_000)
+    assert (after.issued, after.total_supply) == (
+        before.issued + 50_000,
+        before.total_supply + 50_000,
+    )
     with pytest.raises(ApiError) as changed:
         issuer.issue("bank-a", 60_000, "bond-7", request_id="issue-story-1")
     assert (changed.value.code, changed.value.reason) == (
-        grpc.StatusCode.ALREADY_EXISTS, "duplicate_request")
+        grpc.StatusCode.ALREADY_EXISTS,
+        "duplicate_request",
+    )
 
 
 def test_supply_adds_up_after_issues_payments_and_a_redemption(network: Network) -> None:
@@ -82,7 +86,9 @@ def test_the_central_bank_admits_suspends_and_unsuspends_a_bank(network: Network
     with pytest.raises(ApiError) as twice:
         issuer.admit_bank("bank-new", key, "Bank New")
     assert (twice.value.code, twice.value.reason) == (
-        grpc.StatusCode.ALREADY_EXISTS, "already_exists")
+        grpc.StatusCode.ALREADY_EXISTS,
+        "already_exists",
+    )
 
     assert issuer.suspend_bank("bank-new").receipt.outcome == APPLIED
     accounts = {a.id: a for a in issuer.positions()}
@@ -91,8 +97,7 @@ def test_the_central_bank_admits_suspends_and_unsuspends_a_bank(network: Network
     assert not {a.id: a for a in issuer.positions()}["bank-new"].suspended
 
 
-def test_the_central_bank_proposes_a_validator_set_for_a_later_height(
-        network: Network) -> None:
+def test_the_central_bank_proposes_a_validator_set_for_a_later_height(network: Network) -> None:
     head = network.regulator().head()
 
     commit = network.issuer_client().propose_validators(head.validators, head.height + 1_000)
@@ -100,7 +105,9 @@ def test_the_central_bank_proposes_a_validator_set_for_a_later_height(
     with pytest.raises(ApiError) as past:
         network.issuer_client().propose_validators(head.validators, 1)
     assert (past.value.code, past.value.reason) == (
-        grpc.StatusCode.FAILED_PRECONDITION, "invalid_governance")
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "invalid_governance",
+    )
 
 
 def test_only_the_central_banks_clients_reach_its_node(network: Network) -> None:
@@ -115,7 +122,8 @@ def test_only_the_central_banks_clients_reach_its_node(network: Network) -> None
 
 
 def test_bad_issues_are_refused_or_rejected_and_leave_the_supply_unchanged(
-        network: Network) -> None:
+    network: Network,
+) -> None:
     issuer = network.issuer_client()
     before = issuer.total_supply().total_supply
     with pytest.raises(ApiError) as zero:

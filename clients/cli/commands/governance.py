@@ -20,8 +20,9 @@ def _issuer(args: argparse.Namespace) -> IssuerClient:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    issue = add_node_command(commands, "issue", "credit a bank against pledged collateral",
-                             run_issue)
+    issue = add_node_command(
+        commands, "issue", "credit a bank against pledged collateral", run_issue
+    )
     issue.add_argument("bank")
     issue.add_argument("amount", type=int, help="minor units")
     issue.add_argument("collateral_ref", help="the pledge's reference")
@@ -37,13 +38,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("bank")
 
     add_node_command(commands, "supply", "issued, redeemed and total supply", run_supply)
-    add_node_command(commands, "positions", "every participant's balance and position",
-                     run_positions)
+    add_node_command(
+        commands, "positions", "every participant's balance and position", run_positions
+    )
 
 
 def run_issue(args: argparse.Namespace) -> int:
-    commit = _issuer(args).issue(args.bank, args.amount, args.collateral_ref,
-                                 request_id=args.request_id)
+    commit = _issuer(args).issue(
+        args.bank, args.amount, args.collateral_ref, request_id=args.request_id
+    )
     emit(args, commit_record(commit), COMMIT_COLUMNS)
     return 0
 
@@ -64,9 +67,16 @@ def run_suspension(args: argparse.Namespace) -> int:
 
 def run_supply(args: argparse.Namespace) -> int:
     supply = _issuer(args).total_supply()
-    emit(args, {"issued": supply.issued, "redeemed": supply.redeemed,
-                "total_supply": supply.total_supply, "height": supply.height},
-         ("issued", "redeemed", "total_supply", "height"))
+    emit(
+        args,
+        {
+            "issued": supply.issued,
+            "redeemed": supply.redeemed,
+            "total_supply": supply.total_supply,
+            "height": supply.height,
+        },
+        ("issued", "redeemed", "total_supply", "height"),
+    )
     return 0
 
 

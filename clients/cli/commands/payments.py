@@ -35,8 +35,11 @@ from services.errors import InvalidRequestError
 
 PRIORITIES = {"urgent": tx_pb.PRIORITY_URGENT, "normal": tx_pb.PRIORITY_NORMAL}
 DIRECTIONS = {"out": pb.DIRECTION_OUTGOING, "in": pb.DIRECTION_INCOMING}
-STATUSES = {pb.PaymentStatus.Name(v).removeprefix("PAYMENT_STATUS_").lower(): v
-            for v in pb.PaymentStatus.values() if v}
+STATUSES = {
+    pb.PaymentStatus.Name(v).removeprefix("PAYMENT_STATUS_").lower(): v
+    for v in pb.PaymentStatus.values()
+    if v
+}
 FILE_BATCH = 1000
 COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
 
@@ -51,8 +54,9 @@ def _transfer_id(text: str) -> bytes:
     except ValueError:
         value = b""
     if len(value) != 32:
-        raise InvalidRequestError(expected("a transfer id of 64 hex digits", text),
-                                  field="transfer_id")
+        raise InvalidRequestError(
+            expected("a transfer id of 64 hex digits", text), field="transfer_id"
+        )
     return value
 
 
@@ -66,9 +70,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     send.add_argument("--request-id", default="", help="idempotency key (default: random)")
     send.add_argument("--no-wait", action="store_true", help="answer once accepted")
 
-    send_file = add_node_command(commands, "send-file",
-                                 "send every payment of a CSV file (payee,amount,priority,"
-                                 "reference)", run_send_file)
+    send_file = add_node_command(
+        commands,
+        "send-file",
+        "send every payment of a CSV file (payee,amount,priority,reference)",
+        run_send_file,
+    )
     send_file.add_argument("file", type=Path)
     send_file.add_argument("--no-wait", action="store_true", help="answer once accepted")
 
@@ -83,23 +90,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--to-height", type=int, default=0)
     history.add_argument("--limit", type=int, default=50)
 
-    watch = add_node_command(commands, "watch", "print settlement events as blocks commit",
-                             run_watch)
+    watch = add_node_command(
+        commands, "watch", "print settlement events as blocks commit", run_watch
+    )
     watch.add_argument("--from-height", type=int, default=0, help="replay from this height")
     watch.add_argument("--direction", choices=DIRECTIONS)
     watch.add_argument("--count", type=int, default=0, help="stop after this many events")
 
     for name in ("cancel", "hold", "release"):
-        operation = add_node_command(commands, name, f"{name} a queued outgoing payment",
-                                     run_operation)
+        operation = add_node_command(
+            commands, name, f"{name} a queued outgoing payment", run_operation
+        )
         operation.add_argument("transfer_id")
-    reprioritise = add_node_command(commands, "reprioritise",
-                                    "change a queued payment's priority", run_operation)
+    reprioritise = add_node_command(
+        commands, "reprioritise", "change a queued payment's priority", run_operation
+    )
     reprioritise.add_argument("transfer_id")
     reprioritise.add_argument("priority", choices=PRIORITIES)
 
-    redeem = add_node_command(commands, "redeem", "give tokens back to the central bank",
-                              run_redeem)
+    redeem = add_node_command(
+        commands, "redeem", "give tokens back to the central bank", run_redeem
+    )
     redeem.add_argument("amount", type=int, help="minor units")
     redeem.add_argument("collateral_ref", help="the pledge to release")
     redeem.add_argument("--request-id", default="")
@@ -107,8 +118,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     payment = _bank(args).send(
-        args.payee, args.amount, priority=PRIORITIES[args.priority], reference=args.reference,
-        queue_always=args.queue_always, request_id=args.request_id, wait=not args.no_wait)
+        args.payee,
+        args.amount,
+        priority=PRIORITIES[args.priority],
+        reference=args.reference,
+        queue_always=args.queue_always,
+        request_id=args.request_id,
+        wait=not args.no_wait,
+    )
     emit(args, payment_record(payment), PAYMENT_COLUMNS)
     return 0
 
@@ -123,11 +140,20 @@ def read_instructions(path: Path) -> Iterator[Instruction]:
         payee, amount, priority, reference = fields[:4]
         if not amount.lstrip("-").isdigit() or priority.lower() not in ("", *PRIORITIES):
             raise InvalidRequestError(
-                expected("payee,amount,priority,reference with an integer amount and "
-                         "urgent, normal or nothing as priority", ",".join(row)),
-                field=f"{path.name}:{line}")
-        yield Instruction(payee, int(amount), PRIORITIES[priority.lower() or "normal"],
-                          reference, request_id=f"file-{digest}-{line}")
+                expected(
+                    "payee,amount,priority,reference with an integer amount and "
+                    "urgent, normal or nothing as priority",
+                    ",".join(row),
+                ),
+                field=f"{path.name}:{line}",
+            )
+        yield Instruction(
+            payee,
+            int(amount),
+            PRIORITIES[priority.lower() or "normal"],
+            reference,
+            request_id=f"file-{digest}-{line}",
+        )
 
 
 def run_send_file(args: argparse.Namespace) -> int:
@@ -137,22 +163,33 @@ def run_send_file(args: argparse.Namespace) -> int:
     failed = 0
     it = iter(instructions)
     while chunk := list(islice(it, FILE_BATCH)):
-        for instruction, result in zip(chunk, bank.send_many(chunk, wait=not args.no_wait),
-                                       strict=True):
+        for instruction, result in zip(
+            chunk, bank.send_many(chunk, wait=not args.no_wait), strict=True
+        ):
             if result.WhichOneof("result") == "payment":
                 records.append(payment_record(result.payment))
                 continue
             failed += 1
-            records.append({"payee": instruction.payee, "amount": instruction.amount,
-                            "request_id": instruction.request_id, "status": "refused",
-                            "reason": result.error.reason, "reference": result.error.detail})
+            records.append(
+                {
+                    "payee": instruction.payee,
+                    "amount": instruction.amount,
+                    "request_id": instruction.request_id,
+                    "status": "refused",
+                    "reason": result.error.reason,
+                    "reference": result.error.detail,
+                }
+            )
     emit(args, records, (*PAYMENT_COLUMNS, "reason"))
     return 1 if failed else 0
 
 
 def run_balance(args: argparse.Namespace) -> int:
-    emit(args, account_record(_bank(args).balance()),
-         ("id", "balance", "queued_in", "queued_out", "position", "suspended"))
+    emit(
+        args,
+        account_record(_bank(args).balance()),
+        ("id", "balance", "queued_in", "queued_out", "position", "suspended"),
+    )
     return 0
 
 
@@ -166,9 +203,12 @@ def run_queue(args: argparse.Namespace) -> int:
 def run_history(args: argparse.Namespace) -> int:
     payments = _bank(args).history(
         direction=DIRECTIONS.get(args.direction, pb.DIRECTION_UNSPECIFIED),
-        counterparty=args.counterparty, statuses=[STATUSES[s] for s in args.status],
-        from_height=args.from_height, to_height=args.to_height,
-        page_size=min(args.limit, 1000))
+        counterparty=args.counterparty,
+        statuses=[STATUSES[s] for s in args.status],
+        from_height=args.from_height,
+        to_height=args.to_height,
+        page_size=min(args.limit, 1000),
+    )
     emit(args, [payment_record(p) for p in islice(payments, args.limit)], PAYMENT_COLUMNS)
     return 0
 
@@ -176,7 +216,8 @@ def run_history(args: argparse.Namespace) -> int:
 def run_watch(args: argparse.Namespace) -> int:
     events = _bank(args).watch(
         from_height=args.from_height,
-        direction=DIRECTIONS.get(args.direction, pb.DIRECTION_UNSPECIFIED))
+        direction=DIRECTIONS.get(args.direction, pb.DIRECTION_UNSPECIFIED),
+    )
     for seen, event in enumerate(events, start=1):
         record = payment_record(event.payment)
         if getattr(args, "json", False):

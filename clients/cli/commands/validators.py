@@ -25,8 +25,9 @@ HEALTH_TIMEOUT_S = 2.0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    add_node_command(commands, "validators", "the validator set and each validator's health",
-                     run_validators)
+    add_node_command(
+        commands, "validators", "the validator set and each validator's health", run_validators
+    )
 
 
 def _identity(base: Path, index: dict, participant: str) -> TlsFiles:  # type: ignore[type-arg]
@@ -35,8 +36,9 @@ def _identity(base: Path, index: dict, participant: str) -> TlsFiles:  # type: i
         return TlsFiles(base / index["ca"], base / files["certificate"], base / files["key"])
     node = next((n for n in index["nodes"] if n["id"] == participant), None)
     if node is None:
-        raise ConfigError(expected("regulator or a node id of the network", participant),
-                          field="as")
+        raise ConfigError(
+            expected("regulator or a node id of the network", participant), field="as"
+        )
     folder = (base / node["config"]).parent
     return TlsFiles(base / index["ca"], folder / "tls.crt", folder / "tls.key")
 
@@ -45,7 +47,8 @@ def _healthy(address: str, tls: TlsFiles) -> str:
     channel = open_channel(address, tls)
     try:
         answer = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=HEALTH_TIMEOUT_S)
+            health_pb2.HealthCheckRequest(service=""), timeout=HEALTH_TIMEOUT_S
+        )
         return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status).lower()
     except grpc.RpcError as error:
         return error.code().name.lower()
@@ -72,9 +75,15 @@ def run_validators(args: argparse.Namespace) -> int:
             channel.close()
     if head is None:
         raise UnavailableError(expected("a validator that answers", "none"))
-    records = [{"id": v.id, "address": addresses.get(v.id, ""),
-                "key": PublicKey.from_proto(v.key).to_text(),
-                "health": _healthy(addresses[v.id], tls) if v.id in addresses else "unknown",
-                "height": head.height} for v in head.validators]
+    records = [
+        {
+            "id": v.id,
+            "address": addresses.get(v.id, ""),
+            "key": PublicKey.from_proto(v.key).to_text(),
+            "health": _healthy(addresses[v.id], tls) if v.id in addresses else "unknown",
+            "height": head.height,
+        }
+        for v in head.validators
+    ]
     emit(args, records, ("id", "address", "health", "key"))
     return 0
