@@ -52,3 +52,10 @@ def test_the_real_ledger_replicated_under_seeded_faults_conserves_money(batch):
     """Every honest commit runs ``ledger.execute``; the cluster checks supply = sum of balances."""
     for seed in range(40_000 + batch * 10, 40_000 + (batch + 1) * 10):
         random_run(seed, sizes=(4, 4, 7), real_ledger=True)
+
+
+def test_a_seed_replays_exactly():
+    """Determinism is what makes a printed seed worth anything: same seed, same run."""
+    first, second = random_run(17), random_run(17)
+    assert first == second
+    assert random_run(18) != first
