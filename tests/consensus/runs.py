@@ -37,6 +37,23 @@ def random_run(
     chaos_ticks: int = CHAOS_TICKS,
     real_ledger: bool = False,
 ) -> RunResult:
+    """One run; a failure says how to replay it exactly."""
+    try:
+        return _run(seed, sizes=sizes, chaos_ticks=chaos_ticks, real_ledger=real_ledger)
+    except SafetyViolation as exc:
+        replay = f"python -m tests.consensus.soak --seed {seed} --sizes {','.join(map(str, sizes))}"
+        if real_ledger:
+            replay += " --real-ledger"
+        raise SafetyViolation(f"{exc} (replay: {replay})") from exc
+
+
+def _run(
+    seed: int,
+    *,
+    sizes: tuple[int, ...] = (4, 4, 4, 7, 10),
+    chaos_ticks: int = CHAOS_TICKS,
+    real_ledger: bool = False,
+) -> RunResult:
     rng = random.Random(seed)
     n = rng.choice(sizes)
     f = max_faulty(n)

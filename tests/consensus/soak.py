@@ -2,7 +2,8 @@
 
 Runs seeds ``start .. start+runs-1`` (or one ``--seed``) through
 ``tests.consensus.runs.random_run`` and prints every failing seed with its
-reason; exits non-zero if any failed.
+reason; exits non-zero if any failed. ``--sizes`` and ``--real-ledger`` match the
+options a test ran the seed with (a failure message prints the exact replay command).
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--start", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=None, help="replay one seed")
+    parser.add_argument("--sizes", default="4,4,4,7,10", help="cluster sizes a seed picks from")
+    parser.add_argument("--real-ledger", action="store_true", help="nodes run ledger.execute")
     args = parser.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.runs)
+    sizes = tuple(int(size) for size in args.sizes.split(","))
     failed: list[int] = []
     began = time.perf_counter()
     for count, seed in enumerate(seeds, 1):
         try:
-            result = random_run(seed)
+            result = random_run(seed, sizes=sizes, real_ledger=args.real_ledger)
         except SafetyViolation as exc:
             failed.append(seed)
             print(f"FAIL {exc}", flush=True)

@@ -2,8 +2,8 @@
 
 Each run draws its cluster size, Byzantine peers, link faults, partitions and
 crashes from its seed (``tests.consensus.runs``); safety is checked on every
-commit and liveness after the heal. A failure names its seed: reproduce it with
-``python -m tests.consensus.soak --seed N`` and pin it below once fixed.
+commit and liveness after the heal. A failure names its seed and the command that
+replays it (``python -m tests.consensus.soak --seed N --sizes ...``); pin it below once fixed.
 """
 
 from __future__ import annotations
