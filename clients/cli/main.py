@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ApiError as error:
         # A node refused the call: its status, stable reason and message say why.
-        print(f"straits: {error.code.name} {error.reason}: {error.message}", file=sys.stderr)
+        print(f"straits: {error.code.name}: {error.message}", file=sys.stderr)
         return 1
 
 

@@ -99,7 +99,7 @@ def test_queue_hold_release_and_cancel(
     cancelled = straits(network, capsys, "bank-c", "cancel", tid)
     assert cancelled["status"] == "cancelled" and cancelled["operation"]["outcome"] == "applied"
     refused = straits(network, capsys, "bank-c", "cancel", tid, expect=1)
-    assert "FAILED_PRECONDITION not_queued" in refused
+    assert "FAILED_PRECONDITION: not_queued" in refused
 
 
 def test_watch_replays_settlements_from_a_height(
