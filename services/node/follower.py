@@ -8,8 +8,11 @@ but lists every id), every transaction it does carry must hash to one of those i
 and it must carry a quorum of valid commit seals from the validator set. The set
 comes from ``GetHead``; when seals fall short it is fetched again once, since a
 validator-set change may have taken effect (a bank cannot see that transaction).
-A stream that fails, stalls or serves a bad block is dropped and the next validator
-is asked, from the height after the last accepted block.
+A stream that fails or serves a bad block is dropped and the next validator is
+asked, from the height after the last accepted block. A stream that stalls — no
+block for ``STALL_S`` while another validator's head is already past ours, as when
+the followed validator is cut off from its peers but still answers — is dropped
+the same way by a watchdog.
 
 Each accepted block goes to ``on_block`` before the next is read; the owner stores
 it and the new follow position in one database transaction, so after a restart the
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -38,6 +42,7 @@ from services.node.upstream import Upstream
 log = logging.getLogger(__name__)
 
 RETRY_S = 0.2
+STALL_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,10 @@ class Follower:
         self._stopped = threading.Event()
         self._stream: grpc.Call | None = None
         self._changed = threading.Condition()
+        self._following: int | None = None
+        self._progress = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="follower", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name="follower-watch", daemon=True)
 
     @property
     def height(self) -> int:
@@ -133,6 +141,7 @@ class Follower:
 
     def start(self) -> Follower:
         self._thread.start()
+        self._watchdog.start()
         return self
 
     def stop(self) -> None:
@@ -143,6 +152,7 @@ class Follower:
         with self._changed:
             self._changed.notify_all()
         self._thread.join(timeout=5)
+        self._watchdog.join(timeout=5)
 
     def wait_for(self, ready: Callable[[], bool], timeout: float) -> bool:
         """Waits, block by block, until ``ready()`` holds; False on timeout or stop."""
@@ -175,15 +185,44 @@ class Follower:
     def _follow(self, index: int) -> None:
         self._refresh_validators(index)
         stream = self._upstream.stream_blocks(index, self._height + 1)
-        self._stream = stream
-        for answer in stream:
-            if self._stopped.is_set():
-                return
-            block = self._check(index, answer.block)
-            self._on_block(block)
-            with self._changed:
-                self._height, self._hash = block.height, block.hash
-                self._changed.notify_all()
+        self._stream, self._following, self._progress = stream, index, time.monotonic()
+        try:
+            for answer in stream:
+                if self._stopped.is_set():
+                    return
+                block = self._check(index, answer.block)
+                self._on_block(block)
+                with self._changed:
+                    self._height, self._hash = block.height, block.hash
+                    self._progress = time.monotonic()
+                    self._changed.notify_all()
+        finally:
+            self._following = None
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(STALL_S / 3):
+            following = self._following
+            if following is None or time.monotonic() - self._progress < STALL_S:
+                continue
+            for index in self._upstream.order():
+                if index == following:
+                    continue
+                try:
+                    ahead = self._upstream.head(index).height > self._height
+                except grpc.RpcError:
+                    continue
+                if ahead:
+                    log.warning(
+                        "%s stalled at height %d; following another validator",
+                        self._upstream.name(following),
+                        self._height,
+                    )
+                    self._upstream.failed(following)
+                    stream = self._stream
+                    if stream is not None:
+                        stream.cancel()
+                    break
+            self._progress = time.monotonic()
 
     def _check(self, index: int, view: pb.BlockView) -> FollowedBlock:
         def check() -> FollowedBlock:

@@ -117,3 +117,15 @@ def test_a_payment_whose_window_passes_unsent_expires_and_is_never_paid(
     assert statuses["too-late"] == pb.PAYMENT_STATUS_EXPIRED
     assert bank.send("bank-b", 400, request_id="too-late").status == pb.PAYMENT_STATUS_EXPIRED
     assert bank.balance().balance == 100_000 - 1
+
+
+def test_the_bank_node_leaves_a_validator_that_stops_committing(fresh_network: Network) -> None:
+    bank = fresh_network.bank("bank-a")
+    bank.send("bank-b", 1, wait=True)  # the node now follows validator-1
+    # Cut off: validator-1 still answers calls but its node loop no longer runs.
+    fresh_network.validators[0].driver.stop()
+
+    paid = bank.send("bank-b", 44, wait=True)
+
+    assert paid.status == pb.PAYMENT_STATUS_SETTLED, paid
+    assert fresh_network.banks["bank-a"].height >= paid.committed_height
