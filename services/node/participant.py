@@ -109,7 +109,7 @@ class ParticipantNode:
         self.settings = settings or ParticipantSettings()
         self.port = 0
         self._running = False
-        self._known_head = 0
+        self._head_seen: int | None = None
 
     # --- subclass hooks ----------------------------------------------------------------
 
@@ -143,7 +143,7 @@ class ParticipantNode:
         self.submitter = Submitter(self.upstream).start()
         height = int(db.get_meta("follow_height", 0))
         last_hash = db.get_meta("follow_hash", genesis.hash)
-        self._known_head = height
+        self._head_seen = None
         self.follower = Follower(
             self.upstream,
             chain_id=self.chain_id,
@@ -185,13 +185,12 @@ class ParticipantNode:
     # --- signing and forwarding --------------------------------------------------------
 
     def head_height(self) -> int:
-        if self._known_head < self.follower.height:
-            self._known_head = self.follower.height
-        if self._known_head == 0 or self.follower.height + self._lifetime // 2 < self._known_head:
-            # Just started or far behind: ask, rather than sign with a window already past.
-            head = self.upstream.call("GetHead", pb.GetHeadRequest())
-            self._known_head = max(self._known_head, head.height)
-        return self._known_head
+        """The chain's height as far as this node knows: the head a validator reported
+        when the node first signed, or what it has followed since, whichever is higher.
+        Asking once matters after downtime: the stored height may be far behind."""
+        if self._head_seen is None:
+            self._head_seen = self.upstream.call("GetHead", pb.GetHeadRequest()).height
+        return max(self._head_seen, self.follower.height)
 
     def sign(self, **kind: object) -> Transaction:
         body = tx_pb.TransactionBody(

@@ -86,13 +86,13 @@ def test_a_payment_whose_window_passes_unsent_expires_and_is_never_paid(
 ) -> None:
     network = fresh_network
     bank = network.bank("bank-a")
-    bank.send("bank-b", 1, wait=True)
     # A window of a few blocks, so that it can pass within the test.
     short = ParticipantSettings(lifetime_margin=250)
     node = network.banks["bank-a"]
     node.stop()
     network.banks["bank-a"] = node = BankNode(node.config, short)
     node.start()
+    bank.send("bank-b", 1, wait=True)  # the node has seen the head: it can sign offline
     configs = [v.config for v in network.validators]
     for validator in network.validators:
         validator.stop()
