@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -152,9 +153,11 @@ class Driver:
             self._carry_out(self._build_if_due())
 
     def _carry_out(self, ready: Ready) -> None:
-        todo = [ready]
+        # First in, first out: a later Ready may carry a newer last-signed record, and
+        # the record on disk must never go back to an older one.
+        todo = deque([ready])
         while todo:
-            ready = todo.pop()
+            ready = todo.popleft()
             if ready.last_signed is not None:
                 self._store.save_last_signed(ready.last_signed.encode())
             for block in ready.committed:
