@@ -95,9 +95,11 @@ class BankNode(ParticipantNode):
         if fresh:
             errors = self.forward([tx for _, tx in fresh], timeout)
             for (at, tx), error in zip(fresh, errors, strict=True):
-                if error is not None:
-                    if error.reason not in NOT_FINAL_REASONS:
-                        self.book.refused(tx.id, error)
+                # A passing refusal (overload, outage) leaves the payment recorded and
+                # pending: the resender delivers it, so the client is told PENDING, never
+                # an error for a payment that will still be made.
+                if error is not None and error.reason not in NOT_FINAL_REASONS:
+                    self.book.refused(tx.id, error)
                     outcomes[at] = item_error(error)
         if wait:
             self.wait_settled([o.id for o in outcomes if isinstance(o, Transaction)], timeout)

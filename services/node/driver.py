@@ -68,7 +68,9 @@ class Driver:
         self._pending_build: BuildProposal | None = None
         self._round_seen = 0
         self._last_commit = clock()
-        self._fetching = threading.Event()
+        self._fetch_lock = threading.Lock()
+        self._fetch_running = False
+        self._fetch_next: FetchBlocks | None = None
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, name="node-loop", daemon=True)
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
@@ -220,18 +222,22 @@ class Driver:
         return self._engine.propose(block)
 
     def _start_fetch(self, request: FetchBlocks) -> None:
-        if self._fetching.is_set():
-            return
-        self._fetching.set()
+        """Fetch on a worker thread; a request made while one runs follows it, not lost."""
+        with self._fetch_lock:
+            if self._fetch_running:
+                self._fetch_next = request
+                return
+            self._fetch_running = True
+        threading.Thread(target=self._fetch, args=(request,), name="sync", daemon=True).start()
 
-        def fetch() -> None:
-            try:
-                blocks = self._peers.fetch(
-                    request.from_height, request.to_height, request.peers, self._decode_block
-                )
-                for block in blocks:
-                    self._events.put(("synced", block))
-            finally:
-                self._fetching.clear()
-
-        threading.Thread(target=fetch, name="sync", daemon=True).start()
+    def _fetch(self, request: FetchBlocks | None) -> None:
+        while request is not None:
+            blocks = self._peers.fetch(
+                request.from_height, request.to_height, request.peers, self._decode_block
+            )
+            for block in blocks:
+                self._events.put(("synced", block))
+            with self._fetch_lock:
+                request, self._fetch_next = self._fetch_next, None
+                if request is None:
+                    self._fetch_running = False

@@ -301,7 +301,9 @@ class ParticipantNode:
         block is a commit whose receipt says REJECTED (final, and on the chain)."""
         if entry.state == PENDING:
             errors = self.forward([entry.transaction], timeout)
-            if errors[0] is not None:
+            # A passing refusal (overload, outage) leaves the entry pending and the resender
+            # delivers it: waiting for the block, not raising, keeps the answer truthful.
+            if errors[0] is not None and errors[0].reason not in NOT_FINAL_REASONS:
                 raise item_error(errors[0])
             if not self.wait_settled([entry.transaction.id], timeout):
                 raise UnavailableError(
