@@ -47,12 +47,20 @@ APPLIED = receipt_pb.OUTCOME_APPLIED
 REJECTED = receipt_pb.OUTCOME_REJECTED
 
 
+def _detail(error: RejectedError) -> str:
+    # The code travels in ``reason``; the detail names the field, as an admission error does.
+    return f"[{error.field}] {error.detail}" if error.field else error.detail
+
+
 def apply(working: WorkingState, transaction: Transaction) -> receipt_pb.Receipt:
     try:
         outcome = _RULES[transaction.kind](working, transaction)
     except RejectedError as error:
         return receipt_pb.Receipt(
-            transaction_id=transaction.id, outcome=REJECTED, reason=error.code, detail=str(error)
+            transaction_id=transaction.id,
+            outcome=REJECTED,
+            reason=error.code,
+            detail=_detail(error),
         )
     return receipt_pb.Receipt(transaction_id=transaction.id, outcome=outcome)
 

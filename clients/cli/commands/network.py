@@ -15,14 +15,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = network.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     init = actions.add_parser(
-        "init", help="generate keys, a CA, certificates, genesis and per-node configs")
+        "init", help="generate keys, a CA, certificates, genesis and per-node configs"
+    )
     defaults = NetworkPlan()
     init.add_argument("--dir", type=Path, required=True, help="directory to write into")
     init.add_argument("--validators", type=int, default=defaults.validators)
     init.add_argument("--banks", type=int, default=defaults.banks)
     init.add_argument("--chain-id", default=defaults.chain_id)
-    init.add_argument("--base-port", type=int, default=defaults.base_port,
-                      help="first node's port; the others count up from it")
+    init.add_argument(
+        "--base-port",
+        type=int,
+        default=defaults.base_port,
+        help="first node's port; the others count up from it",
+    )
     init.add_argument("--host", default=defaults.host, help="address the nodes listen on")
     init.add_argument("--currency", default=defaults.currency)
     init.add_argument("--decimals", type=int, default=defaults.decimals)
@@ -32,8 +37,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     plan = NetworkPlan(
-        chain_id=args.chain_id, validators=args.validators, banks=args.banks,
-        base_port=args.base_port, host=args.host, currency=args.currency,
+        chain_id=args.chain_id,
+        validators=args.validators,
+        banks=args.banks,
+        base_port=args.base_port,
+        host=args.host,
+        currency=args.currency,
         decimals=args.decimals,
     )
     layout = init_network(args.dir, plan, now=dt.datetime.now(dt.UTC))
@@ -43,8 +52,12 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"Network {plan.chain_id!r} written to {layout.directory}")
     width = max(len(n.id) for n in layout.nodes)
     for node in layout.nodes:
-        print(f"  {node.id:<{width}}  {node.kind.value:<12}  {node.address}  "
-              f"{node.config.relative_to(layout.directory)}")
-    print(f"Client certificates: {layout.directory / 'clients'}; "
-          f"regulator: {layout.directory / 'regulator'}")
+        print(
+            f"  {node.id:<{width}}  {node.kind.value:<12}  {node.address}  "
+            f"{node.config.relative_to(layout.directory)}"
+        )
+    print(
+        f"Client certificates: {layout.directory / 'clients'}; "
+        f"regulator: {layout.directory / 'regulator'}"
+    )
     return 0
