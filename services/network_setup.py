@@ -13,6 +13,7 @@ base port. The layout (paths relative to the directory):
     nodes/<id>/tls.crt, tls.key   the node's TLS certificate, straits://<role>/<id>
     regulator/ledger.key, tls.crt, tls.key   the regulator's tools (it runs no node)
     clients/<id>/client.crt, client.key      a client of the central bank or a bank
+    prometheus/prometheus.yml, rules.yml     Prometheus scraping every node's metrics port
 
 Ports: validator i (from 0) listens on base_port + i, the central bank on
 base_port + N, bank j on base_port + N + 1 + j; metrics on the same number + 100.
@@ -38,6 +39,7 @@ from ledger.genesis import (
     ValidatorSpec,
 )
 from ledger.keys import PrivateKey
+from services import prometheus_config
 from services.config import NodeConfig, NodeKind, Peer, render_config
 from services.errors import ConfigError
 from services.pki import DEFAULT_HOSTS, CertificateAuthority, Identity, Role
@@ -193,6 +195,7 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
         nodes.append(NodeEntry(config.id, config.kind, config.listen, path))
     layout = NetworkLayout(directory, genesis_path, ca_path, tuple(nodes), clients, regulator)
     _write_index(layout)
+    prometheus_config.write(directory, [config for config, _ in configs])
     return layout
 
 

@@ -31,6 +31,7 @@ from services.node.commits import CommitFeed
 from services.node.driver import Driver, Timing
 from services.node.intake import Intake
 from services.node.mempool import Mempool
+from services.node.metrics import start_validator_metrics
 from services.node.peers import Peers
 from services.node.validator_service import ConsensusServicer, ValidatorServicer
 from services.server import Service, create_server
@@ -136,6 +137,7 @@ class ValidatorNode:
             ),
         ]
         self.server, self.port = create_server(config.server_settings, services)
+        self.metrics = start_validator_metrics(self)
         self._running = True
         intake.start()
         self.server.start()
@@ -153,6 +155,8 @@ class ValidatorNode:
         if not self._running:
             return
         self._running = False
+        if self.metrics is not None:
+            self.metrics.stop()
         self.feed.close()
         self.server.stop(self.settings.grace_seconds).wait()
         self.intake.stop()

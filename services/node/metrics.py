@@ -1,0 +1,224 @@
+"""What each kind of node exports to Prometheus (see docs/metrics.md for every metric).
+
+A validator's metrics are read at scrape time from what it keeps anyway: the
+engine's ``Counters``, the intake's and peers' stats, the verifier's totals, the
+mempool's size and the chain's state. The only thing done as the ledger runs is one
+``BlockObserver.on_commit`` per committed block (a counter and three histogram
+observations), never anything per transaction.
+
+A bank's or the central bank's node exports how far it has followed the chain and
+what became of what it signed, counted in its own SQLite file on a separate
+read-only connection, so a scrape never waits for, or holds up, the node's writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from straits.bank.v1 import bank_pb2 as bank_pb
+
+from ledger.block import Block
+from ledger.execute import Execution
+from services.metrics import LABELS, Families, MetricsEndpoint
+from services.node.outbox import COMMITTED, EXPIRED, PENDING, REFUSED
+
+if TYPE_CHECKING:
+    from services.node.participant import ParticipantNode
+    from services.node.validator import ValidatorNode
+
+_STATUS_PREFIX = "PAYMENT_STATUS_"
+_DIRECTIONS = {bank_pb.DIRECTION_OUTGOING: "outgoing", bank_pb.DIRECTION_INCOMING: "incoming"}
+_STATES = [(state,) for state in (PENDING, COMMITTED, REFUSED, EXPIRED)]
+
+
+class BlockObserver:
+    """Counts committed transactions and times blocks: called once per committed block."""
+
+    def __init__(self, labels: tuple[str, str], clock: float) -> None:
+        self.transactions = 0
+        self._last_commit = clock
+        self._block_transactions = Histogram(
+            "straits_ledger_block_transactions",
+            "Transactions per committed block.",
+            LABELS,
+            registry=None,
+            buckets=(0, 1, 10, 50, 100, 250, 500, 1000, 2000),
+        )
+        self._interval = Histogram(
+            "straits_ledger_block_interval_seconds",
+            "Time between two blocks committed by this validator.",
+            LABELS,
+            registry=None,
+            buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+        )
+        self._latency = Histogram(
+            "straits_consensus_commit_latency_seconds",
+            "From the block's timestamp (when its proposer built it) to its commit here.",
+            LABELS,
+            registry=None,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self._children = [h.labels(*labels) for h in (self._block_transactions,
+                                                        self._interval, self._latency)]
+
+    def register(self, registry: CollectorRegistry) -> None:
+        for histogram in (self._block_transactions, self._interval, self._latency):
+            registry.register(histogram)
+
+    def on_commit(self, block: Block, execution: Execution) -> None:
+        now = time.time()
+        transactions, interval, latency = self._children
+        count = len(block.transactions)
+        self.transactions += count
+        transactions.observe(count)
+        interval.observe(now - self._last_commit)
+        latency.observe(max(0.0, now - block.header.timestamp_ms / 1000))
+        self._last_commit = now
+
+
+def start_validator_metrics(node: ValidatorNode) -> MetricsEndpoint | None:
+    """Serves ``node``'s metrics; call before the node loop starts so no block is missed."""
+    if not node.config.metrics_port:
+        return None
+    observer = BlockObserver((node.config.id, node.config.kind.value), time.time())
+    node.driver.add_listener(observer.on_commit)
+
+    def read(f: Families) -> None:
+        _read_consensus(node, f)
+        state = node.chain.state
+        f.gauge("straits_ledger_height", "Height of the last block this validator committed.",
+                node.chain.head().height)
+        f.counter("straits_ledger_committed_transactions_total",
+                  "Transactions in blocks this validator committed since it started.",
+                  observer.transactions)
+        f.gauge("straits_ledger_supply_minor_units",
+                "Money in circulation (issued less redeemed), in minor units.", state.supply)
+        f.counter("straits_ledger_issued_minor_units_total",
+                  "Money ever issued by the central bank, in minor units.", state.issued)
+        f.counter("straits_ledger_redeemed_minor_units_total",
+                  "Money ever redeemed to the central bank, in minor units.", state.redeemed)
+        f.gauge("straits_ledger_queued_transfers", "Transfers waiting in payers' queues.",
+                sum(len(q) for q in state.queues.values()))
+        f.gauge("straits_mempool_transactions", "Admitted transactions waiting for a block.",
+                len(node.mempool))
+        f.gauge("straits_mempool_capacity_transactions",
+                "Transactions the mempool holds before it refuses more.", node.mempool.capacity)
+        _read_intake(node, f)
+        _read_verifier(node, f)
+        _read_peers(node, f)
+
+    return MetricsEndpoint.start(node.config, read, observer.register)
+
+
+def _read_consensus(node: ValidatorNode, f: Families) -> None:
+    c = node.engine.counters
+    f.gauge("straits_consensus_height", "Height the consensus engine is deciding.", c.height)
+    f.gauge("straits_consensus_round", "Round of the height being decided (0: first).", c.round)
+    f.counter("straits_consensus_round_changes_total",
+              "Rounds abandoned for a later one (timeouts, bad or missing proposals).",
+              c.round_changes)
+    f.counter("straits_consensus_proposals_made_total",
+              "Blocks this validator proposed.", c.proposals_made)
+    f.counters("straits_consensus_proposals_rejected_total",
+               "Proposals from others this validator refused, by reason.",
+               ("reason",), {(k,): v for k, v in c.proposals_rejected.items()})
+    f.counters("straits_consensus_messages_rejected_total",
+               "Consensus messages refused, by reason.",
+               ("reason",), {(k,): v for k, v in c.messages_rejected.items()})
+    f.counter("straits_consensus_duplicate_messages_total",
+              "Consensus messages received more than once.", c.duplicates)
+    f.counter("straits_consensus_seals_signed_total",
+              "Commit seals this validator signed.", c.seals_signed)
+    f.counter("straits_consensus_blocks_committed_total",
+              "Blocks committed, decided here or synced.", c.blocks_committed)
+    f.counter("straits_consensus_blocks_synced_total",
+              "Blocks taken from peers to catch up.", c.blocks_synced)
+    f.counter("straits_consensus_heartbeat_blocks_total",
+              "Blocks made with no transactions waiting, to show the chain is alive.",
+              c.heartbeat_blocks)
+
+
+def _read_intake(node: ValidatorNode, f: Families) -> None:
+    stats = node.intake.stats
+    f.gauge("straits_intake_queued_transactions",
+            "Transactions waiting for the admission thread.", stats.queued)
+    f.gauge("straits_intake_capacity_transactions",
+            "Transactions the intake queue holds before it refuses submissions.",
+            node.settings.intake_capacity)
+    f.counter("straits_intake_admitted_batches_total",
+              "Batches of submitted or shared transactions admission has checked.",
+              stats.admitted_batches)
+    f.counter("straits_intake_refused_total",
+              "Submissions refused because the intake queue was full (clients retry).",
+              stats.submissions_refused)
+    f.counter("straits_intake_dropped_total",
+              "Transactions shared by peers dropped because the intake queue was full.",
+              stats.shared_dropped)
+
+
+def _read_verifier(node: ValidatorNode, f: Families) -> None:
+    stats = node.verifier.stats()
+    f.counter("straits_verifier_signatures_verified_total",
+              "Signature checks performed.", stats.verified)
+    f.counter("straits_verifier_cache_hits_total",
+              "Signature verdicts answered from the cache.", stats.cache_hits)
+    f.counter("straits_verifier_failures_total",
+              "Signatures found invalid (or whose signer has no key).", stats.failures)
+
+
+def _read_peers(node: ValidatorNode, f: Families) -> None:
+    links = node.peers.links
+    f.counters("straits_peer_messages_delivered_total",
+               "Consensus messages delivered to each peer.",
+               ("peer",), {(p,): link.stats.delivered for p, link in links.items()})
+    f.counters("straits_peer_failed_calls_total",
+               "Calls to each peer that failed (peer down or unreachable).",
+               ("peer",), {(p,): link.stats.failed_calls for p, link in links.items()})
+    f.counters("straits_peer_messages_dropped_total",
+               "Messages for each peer dropped because its send queue was full.",
+               ("peer",), {(p,): link.stats.dropped for p, link in links.items()})
+
+
+def start_participant_metrics(node: ParticipantNode, *, payments: bool) -> MetricsEndpoint | None:
+    """Serves a bank's (``payments``: with its payments by status) or the central bank's
+    node metrics."""
+    database = node.config.data_dir / "node.db"
+
+    def read(f: Families) -> None:
+        f.gauge("straits_participant_followed_height",
+                "Height of the last block this node has checked and stored.", node.height)
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            # Every state is exported, 0 included, so a series never appears from nowhere.
+            states = dict.fromkeys(_STATES, 0)
+            for state, count in conn.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
+                states[(state,)] = count
+            f.gauges("straits_participant_signed_transactions",
+                     "Transactions this node signed, by state (pending, committed, refused, "
+                     "expired).", ("state",), states)
+            if payments:
+                counts = dict.fromkeys(_PAYMENT_KEYS, 0)
+                for status, direction, count in conn.execute(
+                    "SELECT status, direction, count(*) FROM payments GROUP BY status, direction"
+                ):
+                    counts[(_status(status), _DIRECTIONS[direction])] = count
+                f.gauges("straits_bank_payments",
+                         "This bank's payments, by status and direction.",
+                         ("status", "direction"), counts)
+
+    return MetricsEndpoint.start(node.config, read)
+
+
+def _status(status: int) -> str:
+    return bank_pb.PaymentStatus.Name(status).removeprefix(_STATUS_PREFIX).lower()
+
+
+_PAYMENT_KEYS = [
+    (_status(status), direction)
+    for status in bank_pb.PaymentStatus.values()
+    if status != bank_pb.PAYMENT_STATUS_UNSPECIFIED
+    for direction in _DIRECTIONS.values()
+]
