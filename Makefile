@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean
+.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -27,11 +27,20 @@ $(GEN_STAMP): $(PROTOS) $(STAMP)
 
 gen: $(GEN_STAMP)
 
-test: setup
+test: setup prometheus
 	$(PY) -m pytest
 
-test-fast: setup
+test-fast: setup prometheus
 	$(PY) -m pytest -m "not slow"
+
+# The Prometheus server and promtool from Debian's packages (tests/metrics runs them);
+# nothing to do when both are installed. Needs root, or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 # A local network: 4 validators, the central bank and 3 banks, each its own process,
 # each with its own SQLite file under var/local. Created on first use, resumed after.
