@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import governance, network, nodes, payments, validators
+from clients.cli.commands import governance, load, network, nodes, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 
-COMMANDS = (network, nodes, payments, governance, validators)
+COMMANDS = (network, nodes, payments, governance, validators, load)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,152 @@
+"""The two ways a load run submits payments, behind one call: ``submit(orders)``.
+
+``BankPath`` talks to each payer's bank node as that bank's clients do (one
+``SendTransfer``, or ``SendTransfers`` for a batch); the node signs and forwards.
+``LedgerPath`` signs with the banks' ledger keys and calls
+``ValidatorService.SubmitTransactions`` itself, round-robin over the validators
+given, so it measures the ledger alone. Either answers each order with a
+``Submitted``: accepted with its transaction id (finality comes from the block
+stream), or refused at once with the status and reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+from straits.bank.v1 import bank_pb2, bank_pb2_grpc
+from straits.ledger.v1 import transaction_pb2 as tx_pb
+from straits.validator.v1 import validator_pb2 as validator_pb
+from straits.validator.v1 import validator_pb2_grpc
+
+from clients.load import faults
+from clients.load.workload import Order
+from clients.sdk import ApiError
+from clients.sdk.channel import unary
+from ledger.keys import PrivateKey
+
+ACCEPTED = "ACCEPTED"
+CALL_TIMEOUT_S = 30.0
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+_SUBMISSION_NAMES = {
+    validator_pb.SUBMISSION_STATUS_ALREADY_PENDING: "ALREADY_PENDING",
+    validator_pb.SUBMISSION_STATUS_ALREADY_COMMITTED: "ALREADY_COMMITTED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    order: Order
+    transaction_id: bytes  # empty when refused before the ledger saw it
+    status: str  # ACCEPTED, or why not: a gRPC status name, ALREADY_PENDING, ...
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == ACCEPTED
+
+
+def _refused_all(orders: Sequence[Order], error: ApiError) -> list[Submitted]:
+    return [Submitted(o, b"", error.code.name, error.reason) for o in orders]
+
+
+class BankPath:
+    """Through the bank nodes; ``channels`` maps each bank to its own node, as that bank."""
+
+    def __init__(self, channels: Mapping[str, grpc.Channel], run_tag: str) -> None:
+        self._stubs = {bank: bank_pb2_grpc.BankServiceStub(c) for bank, c in channels.items()}
+        self._run_tag = run_tag
+        self._earlier: dict[str, bank_pb2.TransferInstruction] = {}
+        self._lock = threading.Lock()
+
+    def _instruction(self, order: Order) -> bank_pb2.TransferInstruction:
+        request_id = f"load-{self._run_tag}-{order.index}"
+        if not order.fault:
+            made = faults.instruction(order, request_id)
+            with self._lock:
+                self._earlier[order.payer] = made
+            return made
+        with self._lock:
+            earlier = self._earlier.get(order.payer)
+        return faults.bad_instruction(order, request_id, earlier)
+
+    def submit(self, orders: Sequence[Order]) -> list[Submitted]:
+        stub = self._stubs[orders[0].payer]
+        instructions = [self._instruction(o) for o in orders]
+        try:
+            if len(orders) == 1:
+                request = bank_pb2.SendTransferRequest(transfer=instructions[0])
+                payments = [unary(stub.SendTransfer, request, CALL_TIMEOUT_S).payment]
+                return [_from_payment(orders[0], payments[0])]
+            answer = unary(stub.SendTransfers,
+                           bank_pb2.SendTransfersRequest(transfers=instructions), CALL_TIMEOUT_S)
+        except ApiError as error:
+            return _refused_all(orders, error)
+        return [
+            _from_payment(order, result.payment) if result.HasField("payment")
+            else Submitted(order, b"", _CODE_NAMES.get(result.error.status_code, "UNKNOWN"),
+                           result.error.reason)
+            for order, result in zip(orders, answer.results, strict=True)
+        ]
+
+
+def _from_payment(order: Order, payment: bank_pb2.Payment) -> Submitted:
+    if payment.status == bank_pb2.PAYMENT_STATUS_REJECTED:
+        return Submitted(order, bytes(payment.transfer_id), "REJECTED", payment.reason)
+    return Submitted(order, bytes(payment.transfer_id), ACCEPTED)
+
+
+class LedgerPath:
+    """Straight to the validators. ``channels`` maps each bank to one channel per
+    validator, opened with that bank's node certificate (a validator takes from a
+    bank only what that bank signed); ``valid_until`` gives the height to sign for."""
+
+    def __init__(self, chain_id: str, keys: Mapping[str, PrivateKey],
+                 channels: Mapping[str, Sequence[grpc.Channel]],
+                 valid_until: Callable[[], int]) -> None:
+        self._chain_id = chain_id
+        self._keys = dict(keys)
+        self._stubs = {bank: itertools.cycle([validator_pb2_grpc.ValidatorServiceStub(c)
+                                              for c in chans])
+                       for bank, chans in channels.items()}
+        self._valid_until = valid_until
+        self._earlier: dict[str, tx_pb.SignedTransaction] = {}
+        self._lock = threading.Lock()
+
+    def _sign(self, order: Order, valid_until: int) -> tuple[bytes, tx_pb.SignedTransaction]:
+        key = self._keys[order.payer]
+        nonce = secrets.randbits(64)
+        if not order.fault:
+            tx_id, signed = faults.sign_body(
+                self._chain_id, key, faults.transfer_body(order, valid_until, nonce))
+            with self._lock:
+                self._earlier[order.payer] = signed
+            return tx_id, signed
+        with self._lock:
+            earlier = self._earlier.get(order.payer)
+        return faults.bad_transaction(self._chain_id, key, order, valid_until, nonce, earlier)
+
+    def submit(self, orders: Sequence[Order]) -> list[Submitted]:
+        valid_until = self._valid_until()
+        signed = [self._sign(o, valid_until) for o in orders]
+        with self._lock:
+            stub = next(self._stubs[orders[0].payer])
+        request = validator_pb.SubmitTransactionsRequest(transactions=[s for _, s in signed])
+        try:
+            answer = unary(stub.SubmitTransactions, request, CALL_TIMEOUT_S)
+        except ApiError as error:
+            return _refused_all(orders, error)
+        out = []
+        for order, (tx_id, _), result in zip(orders, signed, answer.results, strict=True):
+            if result.status == validator_pb.SUBMISSION_STATUS_ACCEPTED:
+                out.append(Submitted(order, tx_id, ACCEPTED))
+            elif result.status == validator_pb.SUBMISSION_STATUS_REFUSED:
+                out.append(Submitted(order, tx_id, _CODE_NAMES.get(
+                    result.error.status_code, "UNKNOWN"), result.error.reason))
+            else:
+                out.append(Submitted(order, tx_id, _SUBMISSION_NAMES[result.status]))
+        return out
