@@ -5,7 +5,11 @@
 
     prometheus --config.file=var/local/prometheus/prometheus.yml
 
-watches the local network. Each target carries the labels ``node`` and ``kind``,
+watches the local network. For a network made before this file existed:
+
+    python -m services.prometheus_config var/local
+
+Each target carries the labels ``node`` and ``kind``,
 so ``up`` (which Prometheus records itself, even for a node that is down) names the
 node; ``honor_labels`` keeps the same labels the nodes export on their own series.
 """
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.config import NodeConfig
+from services.config import NodeConfig, load_config
 
 JOB = "straits"
 RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "rules.yml"
@@ -70,3 +75,14 @@ def write(directory: Path, configs: Sequence[NodeConfig]) -> Path:
     path = folder / "prometheus.yml"
     path.write_text(render(configs))
     return path
+
+
+def configs_of(directory: Path) -> list[NodeConfig]:
+    """Every node's configuration, as listed in the network's ``network.json``."""
+    index = json.loads((directory / "network.json").read_text())
+    return [load_config(directory / node["config"]) for node in index["nodes"]]
+
+
+if __name__ == "__main__":
+    network = Path(sys.argv[1] if len(sys.argv) > 1 else "var/local")
+    print(write(network, configs_of(network)))

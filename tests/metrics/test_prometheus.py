@@ -160,8 +160,11 @@ def test_the_alert_rules_are_valid_and_fire_on_their_stories() -> None:
 def test_network_init_writes_a_configuration_prometheus_accepts(
     metrics_network: Network,
 ) -> None:
-    written = metrics_network.layout.directory / "prometheus" / "prometheus.yml"
-    promtool("check", "config", written)
-    text = written.read_text()
-    for node in metrics_network.layout.nodes:
-        assert f'node: "{node.id}"' in text, f"{node.id} is not scraped by {written}"
+    directory = metrics_network.layout.directory
+    written = directory / "prometheus" / "prometheus.yml"
+    assert "SUCCESS" in promtool("check", "config", written)
+    configs = prometheus_config.configs_of(directory)
+    assert [c.id for c in configs] == [n.id for n in metrics_network.layout.nodes]
+    assert written.read_text() == prometheus_config.render(configs), (
+        f"{written} differs from the configuration rendered from network.json"
+    )
