@@ -124,11 +124,13 @@ def _show(payment: bank_pb2.Payment, note: str = "") -> None:
 def _print_usage(directory: Path) -> None:
     print(
         f"""
-The network keeps running; Ctrl-C stops it. In another terminal, try:
-  .venv/bin/straits --help
-  .venv/bin/straits balance --network {directory} --as bank-a
-  .venv/bin/straits send --network {directory} --as bank-a --to bank-b --amount 1000.00
-  .venv/bin/straits history --network {directory} --as bank-b
+The network keeps running; Ctrl-C stops it. In another terminal, as bank-a:
+  export STRAITS_NETWORK={directory} STRAITS_AS=bank-a
+  .venv/bin/straits balance
+  .venv/bin/straits send bank-b 100000 --reference demo     # 1,000.00 (minor units)
+  .venv/bin/straits history
+  .venv/bin/straits watch                                   # settlement events as they come
+  .venv/bin/straits --help                                  # every command
 """,
         flush=True,
     )
