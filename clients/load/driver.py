@@ -16,6 +16,7 @@ comes from a ``Clock`` so tests can drive the schedule without sleeping.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -90,7 +91,9 @@ class OpenLoop:
             now = clock.now()
             if now >= bounds.deadline:
                 break
-            due = min(int((now - origin) * self.rate), bounds.count) - sent
+            # Batch k is due at the start of its slot, k * batch / rate after the origin.
+            batches_due = math.floor((now - origin) * self.rate / self.batch + 1e-9) + 1
+            due = min(batches_due * self.batch, bounds.count) - sent
             if due > self.rate + self.batch:
                 skipped = due - int(self.rate)
                 origin += skipped / self.rate
@@ -107,7 +110,7 @@ class OpenLoop:
                 offered.add(int(now - start), n)
             if sent >= bounds.count:
                 break
-            next_due = origin + (sent + min(self.batch, bounds.count - sent)) / self.rate
+            next_due = origin + sent / self.rate
             pause = _RETRY_S if waiting_for_slot else next_due - clock.now()
             clock.sleep(max(0.0, min(pause, bounds.deadline - clock.now())))
         return offered

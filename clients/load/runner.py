@@ -65,10 +65,10 @@ class RunResult:
 
 class LoadRun:
     def __init__(self, settings: LoadSettings, endpoints: Endpoints,
-                 out: TextIO = sys.stderr) -> None:
+                 out: TextIO | None = None) -> None:
         self.settings = settings
         self.endpoints = endpoints
-        self._out = out
+        self._out = out or sys.stderr
         self._channels: list[grpc.Channel] = []
 
     def _channel(self, address: str, tls: TlsFiles) -> grpc.Channel:
