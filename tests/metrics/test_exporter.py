@@ -68,8 +68,8 @@ def test_an_issue_and_a_payment_move_every_validators_height_counters_and_supply
     network = metrics_network
     assert network.issuer is not None
     before = committed_snapshot(network)
-    issuer_before = scrape(network.issuer.config)
     payer_before = scrape(network.banks["bank-a"].config)
+    payee_before = scrape(network.banks["bank-b"].config)
 
     issued = network.issuer_client().issue("bank-a", 70_000, "bond-metrics")
     assert issued.receipt.outcome == receipt_pb.OUTCOME_APPLIED, issued
@@ -103,13 +103,44 @@ def test_an_issue_and_a_payment_move_every_validators_height_counters_and_supply
             old, "straits_ledger_block_transactions_count"
         ), f"{name}'s block histogram observed no new block"
 
-    signed = value(scrape(network.issuer.config), "straits_participant_signed_transactions",
-                   state="committed")
-    assert signed == value(issuer_before, "straits_participant_signed_transactions",
-                           state="committed") + 1, "the issue is not counted as committed"
+    issuer_after = scrape(network.issuer.config)
+    assert value(issuer_after, "straits_participant_followed_height") >= issued.height
+    assert value(issuer_after, "straits_participant_pending_transactions") == 0, (
+        "the central bank still counts its committed issue as pending"
+    )
 
-    settled = {"status": "settled", "direction": "outgoing"}
-    payer_after = scrape(network.banks["bank-a"].config)
-    assert value(payer_after, "straits_bank_payments", **settled) == value(
-        payer_before, "straits_bank_payments", **settled
-    ) + 1, "bank-a's settled outgoing payments did not grow by one"
+    settled = "straits_bank_payments_finalised_total"
+    payee = network.banks["bank-b"]
+    assert payee.follower.wait_for(lambda: payee.height >= payment.committed_height, WAIT_S)
+    for bank, direction, old in (("bank-a", "outgoing", payer_before),
+                                 ("bank-b", "incoming", payee_before)):
+        new = scrape(network.banks[bank].config)
+        moved = value(new, settled, status="settled", direction=direction) - value(
+            old, settled, status="settled", direction=direction
+        )
+        assert moved == 1, f"{bank} counted {moved} settled {direction} payments, not 1"
+
+
+def test_a_payment_queued_for_want_of_funds_shows_in_the_payers_and_ledgers_queues(
+    metrics_network: Network,
+) -> None:
+    network = metrics_network
+    payer = network.banks["bank-b"]
+    balance = network.bank("bank-b").balance().balance
+    queued = {"status": "queued", "direction": "outgoing"}
+    before = scrape(payer.config)
+    ledger_before = committed_snapshot(network)
+
+    payment = network.bank("bank-b").send("bank-a", balance + 1, reference="short", wait=True)
+
+    assert payment.status == bank_pb.PAYMENT_STATUS_QUEUED, payment
+    assert value(scrape(payer.config), "straits_bank_payments", **queued) == value(
+        before, "straits_bank_payments", **queued
+    ) + 1, "bank-b's queued outgoing payments did not grow by one"
+    wait_until_all_committed(network, payment.committed_height)
+    for validator in network.validators:
+        name = validator.config.id
+        grown = value(scrape(validator.config), "straits_ledger_queued_transfers") - value(
+            ledger_before[name], "straits_ledger_queued_transfers"
+        )
+        assert grown == 1, f"{name} counts {grown} more queued transfers, not 1"
