@@ -56,6 +56,10 @@ lint: setup
 soak: setup
 	$(PY) -m tests.consensus.soak --runs $(or $(RUNS),5000)
 
+# The whole benchmark: core, then fresh networks of real processes; under 10 minutes.
+bench: setup
+	$(PY) -m clients.bench.suite
+
 bench-core: setup
 	$(PY) -m clients.bench.core
 

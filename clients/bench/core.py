@@ -61,17 +61,21 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def main() -> None:
+def main(
+    sections: dict[str, Callable[[], dict]] = SECTIONS,
+    output: Path = OUTPUT,
+    command: str = "make bench-core",
+) -> dict[str, dict]:
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = {}
-    for name, section in SECTIONS.items():
+    for name, section in sections.items():
         print(f"running {name}...", file=sys.stderr, flush=True)
         results[name] = section()
     print_table(results)
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "started": started,
-        "command": "make bench-core",
+        "command": command,
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),
@@ -82,8 +86,9 @@ def main() -> None:
         },
         "sections": results,
     }
-    OUTPUT.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {OUTPUT}", file=sys.stderr)
+    output.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {output}", file=sys.stderr)
+    return results
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ MAX_ACCOUNTS_PAGE = 1000
 STREAM_POLL_S = 1.0
 SUBMIT_TIMEOUT_S = 30.0
 MAX_SYNC_BYTES = 8 * 1024 * 1024
+MAX_CLIENT_RESPONSE_BYTES = 3 * 1024 * 1024
 
 _ROLES = {
     CENTRAL_BANK: common_pb.PARTICIPANT_ROLE_CENTRAL_BANK,
@@ -165,13 +166,19 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
         caller = caller_of(context)
         limit = min(request.limit or MAX_BLOCKS_PER_CALL, MAX_BLOCKS_PER_CALL)
         start = max(request.from_height, 1)
-        views = []
+        response = pb.GetBlocksResponse()
+        size = 0
         for height in range(start, min(start + limit, self._feed.height + 1)):
             committed = self._feed.get(height)
             if committed is None:
                 break
-            views.append(block_view(committed, caller, self._store))
-        return pb.GetBlocksResponse(blocks=views)
+            view = block_view(committed, caller, self._store)
+            size += view.ByteSize()
+            # At least one block, and within a default client's 4 MB message limit.
+            if response.blocks and size > MAX_CLIENT_RESPONSE_BYTES:
+                break
+            response.blocks.append(view)
+        return response
 
     def StreamBlocks(
         self, request: pb.StreamBlocksRequest, context: grpc.ServicerContext
