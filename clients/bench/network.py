@@ -1,0 +1,285 @@
+"""Network benchmarks: real processes on this machine, driven by the load generator.
+
+For each size (1, 4 and 7 validators, 3 banks) a fresh network is created and
+started by the launcher, every node its own process. The load generator signs with
+the banks' keys and submits straight to the validators (the ledger alone), closed
+loop with enough payments in flight to saturate it: the settled rate is the maximum
+sustained. For 4 validators a second run holds half that rate open loop and reports
+submission-to-finality latency. Around each saturating run the validators' CPU time
+is read from /proc and the payments committed are counted on the chain, giving CPU
+seconds per settled payment per validator, shown next to the cost of one Ed25519
+verification measured in the same run. Peak RSS of each node kind comes from
+/proc/<pid>/status (VmHWM).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from clients.load.endpoints import Endpoints, from_network
+from clients.load.output import write_chart
+from clients.load.runner import LoadRun, LoadSettings, RunResult
+from clients.sdk import RegulatorClient, open_channel
+from ledger.keys import PrivateKey
+from services.launcher import Launcher
+from services.network_setup import NetworkPlan, init_network
+
+SIZES = (1, 4, 7)
+BANKS = 3
+SATURATE = LoadSettings(
+    via="validators",
+    concurrency=6,
+    batch=400,
+    duration=20.0,
+    warmup=4.0,
+    drain=10.0,
+    fund=10**15,
+)
+FIXED_RATE_S = 20.0
+CHARTS = Path("bench")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Saturation:
+    validators: int
+    settled_per_second: float
+    cpu_seconds_per_payment: float  # per validator
+    committed: int
+    result: RunResult
+
+
+def free_base_port(span: int = 160) -> int:
+    import socket
+
+    for base in range(30000, 60000, 263):
+        sockets = []
+        try:
+            for port in range(base, base + span):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("expected a free range of loopback ports, found none")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def verify_cost_us(samples: int = 2000) -> float:
+    """One Ed25519 verification on one core: the floor of a validator's cost per payment."""
+    key = PrivateKey.from_seed(bytes(range(32)))
+    message = b"x" * 170
+    signature = key.sign(message)
+    public = key.public_key
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(samples):
+            public.verify(signature, message)
+        best = min(best, (time.perf_counter() - start) / samples)
+    return best * 1e6
+
+
+class BenchNetwork:
+    def __init__(self, validators: int, root: Path) -> None:
+        self.validators = validators
+        self.layout = init_network(
+            root / f"net-{validators}",
+            NetworkPlan(validators=validators, banks=BANKS, base_port=free_base_port()),
+            now=dt.datetime.now(dt.UTC),
+        )
+        self.launcher = Launcher(self.layout.directory, log_level="WARNING")
+
+    def __enter__(self) -> BenchNetwork:
+        self.nodes = self.launcher.start()
+        self.endpoints: Endpoints = from_network(self.layout.directory)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.launcher.stop()
+
+    def pids(self, kind: str) -> list[int]:
+        return [r.process.pid for r in self.launcher.running.values() if r.spec.kind == kind]
+
+    def committed_between(self, low: int, high: int) -> int:
+        regulator = RegulatorClient(
+            open_channel(self.endpoints.validators[0], self.endpoints.regulator_tls)
+        )
+        count, height = 0, low + 1
+        while height <= high:
+            views = regulator.blocks(height, 256)
+            if not views:
+                break
+            count += sum(len(v.transaction_ids) for v in views)
+            height += len(views)
+        return count
+
+    def head(self) -> int:
+        regulator = RegulatorClient(
+            open_channel(self.endpoints.validators[0], self.endpoints.regulator_tls)
+        )
+        return regulator.head().height
+
+    def run(self, settings: LoadSettings) -> RunResult:
+        return LoadRun(settings, self.endpoints, out=open(os.devnull, "w")).run(threading.Event())
+
+    def saturate(self) -> Saturation:
+        validators = self.pids("validator")
+        self.run(
+            LoadSettings(
+                via="validators",
+                concurrency=1,
+                batch=10,
+                duration=2.0,
+                drain=5.0,
+                fund=SATURATE.fund,
+            )
+        )
+        low, cpu_before = self.head(), sum(cpu_seconds(p) for p in validators)
+        result = self.run(LoadSettings(**{**SATURATE.__dict__, "fund": 0}))
+        high, cpu_after = self.head(), sum(cpu_seconds(p) for p in validators)
+        committed = self.committed_between(low, high)
+        per_payment = (cpu_after - cpu_before) / max(committed, 1) / len(validators)
+        return Saturation(
+            len(validators), result.report.settled_per_second, per_payment, committed, result
+        )
+
+    def peak_rss(self) -> dict[str, float]:
+        kinds = {r.spec.kind for r in self.launcher.running.values()}
+        return {kind: max(peak_rss_mb(p) for p in self.pids(kind)) for kind in sorted(kinds)}
+
+
+def chart(result: RunResult, name: str, title: str) -> str:
+    CHARTS.mkdir(exist_ok=True)
+    path = CHARTS / f"{name}.png"
+    write_chart(path, result.report.per_second, result.extra["latency_per_second"], title)  # type: ignore[arg-type]
+    return str(path)
+
+
+def run() -> dict:
+    verify_us = verify_cost_us()
+    rows: list[dict] = []
+    results: dict[str, object] = {"verify_us": verify_us, "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="straits-bench-") as tmp:
+        for size in SIZES:
+            with BenchNetwork(size, Path(tmp)) as network:
+                saturation = network.saturate()
+                entry: dict[str, object] = {
+                    "settled_per_second": saturation.settled_per_second,
+                    "cpu_us_per_payment_per_validator": saturation.cpu_seconds_per_payment * 1e6,
+                    "committed": saturation.committed,
+                    "saturation_report": saturation.result.report.to_dict(),
+                    "chart": chart(
+                        saturation.result,
+                        f"{size}-validators-max",
+                        f"{size} validators, closed loop at saturation",
+                    ),
+                }
+                rows.append(
+                    {
+                        "metric": f"{size} validator{'s' * (size > 1)}: max sustained settled",
+                        "value": saturation.settled_per_second,
+                        "unit": "payments/s",
+                        "target": {1: ">= 15,000", 4: ">= 3,500"}.get(size, ""),
+                    }
+                )
+                rows.append(
+                    {
+                        "metric": f"{size} validators: CPU per settled payment per validator",
+                        "value": saturation.cpu_seconds_per_payment * 1e6,
+                        "unit": "µs",
+                        "target": f"<= {1.3 * verify_us:.0f} (1.3 x verify)" if size == 4 else "",
+                    }
+                )
+                if size == 4:
+                    rate = max(saturation.settled_per_second / 2, 1.0)
+                    fixed = network.run(
+                        LoadSettings(
+                            via="validators",
+                            rate=rate,
+                            batch=50,
+                            duration=FIXED_RATE_S,
+                            warmup=3.0,
+                            drain=10.0,
+                        )
+                    )
+                    percentiles = fixed.report.percentiles_ms
+                    entry["half_rate"] = {
+                        "rate": rate,
+                        "report": fixed.report.to_dict(),
+                        "rate_held": fixed.extra["rate_held"],
+                        "chart": chart(
+                            fixed,
+                            "4-validators-half-rate",
+                            f"4 validators, open loop at {rate:,.0f} payments/s",
+                        ),
+                    }
+                    rows.append(
+                        {
+                            "metric": f"4 validators at {rate:,.0f}/s: p50 finality",
+                            "value": percentiles["p50"],
+                            "unit": "ms",
+                            "target": "",
+                        }
+                    )
+                    rows.append(
+                        {
+                            "metric": f"4 validators at {rate:,.0f}/s: p99 finality",
+                            "value": percentiles["p99"],
+                            "unit": "ms",
+                            "target": "< 500",
+                        }
+                    )
+                    entry["peak_rss_mb"] = network.peak_rss()
+                    for kind, mb in entry["peak_rss_mb"].items():  # type: ignore[union-attr]
+                        rows.append(
+                            {
+                                "metric": f"peak RSS, {kind} node",
+                                "value": mb,
+                                "unit": "MB",
+                                "target": "<= 250" if kind == "validator" else "",
+                            }
+                        )
+                results["sizes"][str(size)] = entry  # type: ignore[index]
+    rows.append(
+        {
+            "metric": "one Ed25519 verification (the floor)",
+            "value": verify_us,
+            "unit": "µs",
+            "target": "",
+        }
+    )
+    base = results["sizes"]["1"]["settled_per_second"]  # type: ignore[index]
+    for size in SIZES[1:]:
+        ratio = results["sizes"][str(size)]["settled_per_second"] / base  # type: ignore[index]
+        rows.append(
+            {
+                "metric": f"scale: {size} validators / 1 validator",
+                "value": ratio,
+                "unit": "x",
+                "target": "",
+            }
+        )
+    results["rows"] = rows
+    return results

@@ -1,0 +1,23 @@
+"""``python -m clients.bench.suite`` (``make bench``): the whole benchmark in one run.
+
+The core sections (signature verifier against a single-thread loop; apply + store on
+one core) and then the network sections (real processes: 1, 4 and 7 validators), all
+on the same machine in the same run, so the ratios between them are the headline.
+Prints one table and writes ``bench/results.json`` and the charts in ``bench/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clients.bench import core, network
+
+OUTPUT = Path("bench/results.json")
+
+
+def main() -> None:
+    core.main({**core.SECTIONS, "network": network.run}, OUTPUT, "make bench")
+
+
+if __name__ == "__main__":
+    main()
