@@ -45,9 +45,9 @@ _FINAL = (
 class BlockObserver:
     """Counts committed transactions and times blocks: called once per committed block."""
 
-    def __init__(self, labels: tuple[str, str], clock: float) -> None:
+    def __init__(self, labels: tuple[str, str]) -> None:
         self.transactions = 0
-        self._last_commit = clock
+        self._last_commit: float | None = None
         self._block_transactions = Histogram(
             "straits_ledger_block_transactions",
             "Transactions per committed block.",
@@ -82,7 +82,8 @@ class BlockObserver:
         count = len(block.transactions)
         self.transactions += count
         transactions.observe(count)
-        interval.observe(now - self._last_commit)
+        if self._last_commit is not None:  # the first block has no interval to measure
+            interval.observe(now - self._last_commit)
         latency.observe(max(0.0, now - block.header.timestamp_ms / 1000))
         self._last_commit = now
 
@@ -91,7 +92,7 @@ def start_validator_metrics(node: ValidatorNode) -> MetricsEndpoint | None:
     """Serves ``node``'s metrics; call before the node loop starts so no block is missed."""
     if not node.config.metrics_port:
         return None
-    observer = BlockObserver((node.config.id, node.config.kind.value), time.time())
+    observer = BlockObserver((node.config.id, node.config.kind.value))
     node.driver.add_listener(observer.on_commit)
 
     def read(f: Families) -> None:
