@@ -69,10 +69,11 @@ class Offered:
             self.per_second.append(0)
         self.per_second[second] += n
 
-    def short_seconds(self, rate: float, tolerance: float = 0.9) -> list[int]:
-        """Whole seconds whose offered rate fell below ``tolerance`` of the target."""
+    def short_seconds(self, rate: float, skip: int = 0, tolerance: float = 0.9) -> list[int]:
+        """Whole seconds after the first ``skip`` (the warm-up) whose offered rate fell
+        below ``tolerance`` of the target."""
         whole = self.per_second[:-1]  # the last second is cut short by the deadline
-        return [i for i, n in enumerate(whole) if n < tolerance * rate]
+        return [i for i, n in enumerate(whole) if i >= skip and n < tolerance * rate]
 
 
 class OpenLoop:

@@ -67,7 +67,7 @@ def render_extra(bad: BadVerdicts, offered: list[int], missed: int, short: list[
     lines = []
     if rate is not None and (short or missed):
         lines += ["", f"WARNING: the target rate of {rate:g} payments/s was not held: "
-                      f"{len(short)} of {max(len(offered) - 1, 0)} whole seconds below 90% "
+                      f"{len(short)} whole seconds below 90% "
                       f"of it, {missed} payments not offered (offered per second: "
                       f"{', '.join(str(n) for n in offered)})"]
     if bad.sent:

@@ -10,6 +10,7 @@ what ran.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import uuid
@@ -111,7 +112,7 @@ class LoadRun:
         report = summarise(recorder.samples, started=started, warmup_seconds=s.warmup,
                            config=asdict(s) | {"endpoints": self.endpoints.to_dict(),
                                                "interrupted": interrupted})
-        short = offered.short_seconds(s.rate) if s.rate else []
+        short = offered.short_seconds(s.rate, skip=math.ceil(s.warmup)) if s.rate else []
         extra = {
             "bad_payments": recorder.bad.to_dict(),
             "offered_per_second": offered.per_second,
@@ -122,6 +123,9 @@ class LoadRun:
         }
         text = render(report) + render_extra(recorder.bad, offered.per_second, offered.missed,
                                              short, s.rate)
+        if interrupted:
+            text += (f"\nInterrupted: sending stopped after {report.total_seconds:.1f} s; "
+                     "the summary covers what ran.")
         if follower.error:
             text += f"\nWARNING: the block stream ended early: {follower.error}"
         return RunResult(report, extra, text)

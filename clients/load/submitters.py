@@ -66,10 +66,7 @@ class BankPath:
     def _instruction(self, order: Order) -> bank_pb2.TransferInstruction:
         request_id = f"load-{self._run_tag}-{order.index}"
         if not order.fault:
-            made = faults.instruction(order, request_id)
-            with self._lock:
-                self._earlier[order.payer] = made
-            return made
+            return faults.instruction(order, request_id)
         with self._lock:
             earlier = self._earlier.get(order.payer)
         return faults.bad_instruction(order, request_id, earlier)
@@ -80,18 +77,31 @@ class BankPath:
         try:
             if len(orders) == 1:
                 request = bank_pb2.SendTransferRequest(transfer=instructions[0])
-                payments = [unary(stub.SendTransfer, request, CALL_TIMEOUT_S).payment]
-                return [_from_payment(orders[0], payments[0])]
+                payment = unary(stub.SendTransfer, request, CALL_TIMEOUT_S).payment
+                out = [_from_payment(orders[0], payment)]
+                self._remember(out, instructions)
+                return out
             answer = unary(stub.SendTransfers,
                            bank_pb2.SendTransfersRequest(transfers=instructions), CALL_TIMEOUT_S)
         except ApiError as error:
             return _refused_all(orders, error)
-        return [
+        out = [
             _from_payment(order, result.payment) if result.HasField("payment")
             else Submitted(order, b"", _CODE_NAMES.get(result.error.status_code, "UNKNOWN"),
                            result.error.reason)
             for order, result in zip(orders, answer.results, strict=True)
         ]
+        self._remember(out, instructions)
+        return out
+
+    def _remember(self, answers: Sequence[Submitted],
+                  instructions: Sequence[bank_pb2.TransferInstruction]) -> None:
+        """A duplicate copies only a request the node has already answered: one still in
+        flight could arrive after its copy, which would then be the first, not a duplicate."""
+        with self._lock:
+            for answer, made in zip(answers, instructions, strict=True):
+                if answer.accepted and not answer.order.fault:
+                    self._earlier[answer.order.payer] = made
 
 
 def _from_payment(order: Order, payment: bank_pb2.Payment) -> Submitted:
@@ -121,11 +131,8 @@ class LedgerPath:
         key = self._keys[order.payer]
         nonce = secrets.randbits(64)
         if not order.fault:
-            tx_id, signed = faults.sign_body(
+            return faults.sign_body(
                 self._chain_id, key, faults.transfer_body(order, valid_until, nonce))
-            with self._lock:
-                self._earlier[order.payer] = signed
-            return tx_id, signed
         with self._lock:
             earlier = self._earlier.get(order.payer)
         return faults.bad_transaction(self._chain_id, key, order, valid_until, nonce, earlier)
@@ -141,9 +148,13 @@ class LedgerPath:
         except ApiError as error:
             return _refused_all(orders, error)
         out = []
-        for order, (tx_id, _), result in zip(orders, signed, answer.results, strict=True):
+        for order, (tx_id, sent), result in zip(orders, signed, answer.results, strict=True):
             if result.status == validator_pb.SUBMISSION_STATUS_ACCEPTED:
                 out.append(Submitted(order, tx_id, ACCEPTED))
+                if not order.fault:
+                    # Resend only what a validator already holds (see BankPath._remember).
+                    with self._lock:
+                        self._earlier[order.payer] = sent
             elif result.status == validator_pb.SUBMISSION_STATUS_REFUSED:
                 out.append(Submitted(order, tx_id, _CODE_NAMES.get(
                     result.error.status_code, "UNKNOWN"), result.error.reason))
