@@ -131,6 +131,18 @@ def test_prometheus_scrapes_every_node_and_sees_each_validator_deciding(
         lambda: set(prometheus.query("straits_consensus_height > 0")) == validators
         or prometheus.query("straits_consensus_height"),
     )
+    # An idle chain still commits a heartbeat block every 5 s: every validator's head moves,
+    # and the recording rule sees the highest one.
+    prometheus.until(
+        "straits_ledger_height > 0 for every validator",
+        lambda: set(prometheus.query("straits_ledger_height > 0")) == validators
+        or prometheus.query("straits_ledger_height"),
+    )
+    prometheus.until(
+        "the recording rule straits:ledger_height:max above 0",
+        lambda: prometheus.query("straits:ledger_height:max > 0") != {}
+        or prometheus.query("straits:ledger_height:max"),
+    )
     followed = prometheus.query("straits_participant_followed_height")
     assert set(followed) == nodes - validators, followed
     memory = prometheus.query("straits_process_peak_resident_memory_bytes")
