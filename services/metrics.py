@@ -110,15 +110,9 @@ def _labelled(families: Iterable[Metric], labels: tuple[str, str]) -> Iterator[M
 class MetricsEndpoint:
     """A node's registry and the HTTP server that serves it at ``/metrics``."""
 
-    def __init__(self, registry: CollectorRegistry, server: WSGIServer,
-                 thread: threading.Thread) -> None:
-        self.registry = registry
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
         self._server = server
         self._thread = thread
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
 
     @classmethod
     def start(
@@ -139,7 +133,7 @@ class MetricsEndpoint:
             extra(registry)
         host = config.listen.rpartition(":")[0].strip("[]")
         server, thread = start_http_server(config.metrics_port, addr=host, registry=registry)
-        return cls(registry, server, thread)
+        return cls(server, thread)
 
     def stop(self) -> None:
         self._server.shutdown()
