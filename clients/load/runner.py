@@ -161,14 +161,19 @@ class LoadRun:
         offered = Offered()
         try:
             if s.rate:
-                offered = self._open_loop(submitter, workload, recorder, clock, bounds, stop)
+                offered = self._open_loop(s.rate, submitter, workload, recorder, clock, bounds,
+                                          stop)
             else:
                 def cycle(n: int) -> None:
                     orders = workload.batch(n)
                     final = threading.Event()
                     sent_at = clock.now()
                     recorder.record(sent_at, submitter.submit(orders), final.set)
-                    final.wait(timeout=max(0.0, bounds.deadline + s.drain - clock.now()))
+                    give_up = bounds.deadline + s.drain
+                    # The next batch goes once this one is final (or the run is over).
+                    while not final.wait(0.1):
+                        if stop.is_set() or clock.now() > give_up:
+                            break
 
                 ClosedLoop(s.concurrency, s.batch).run(cycle, clock, bounds, stop)
         except KeyboardInterrupt:
@@ -176,7 +181,7 @@ class LoadRun:
             return offered, True
         return offered, stop.is_set()
 
-    def _open_loop(self, submitter: BankPath | LedgerPath, workload: Workload,
+    def _open_loop(self, rate: float, submitter: BankPath | LedgerPath, workload: Workload,
                    recorder: Recorder, clock: SystemClock, bounds: Bounds,
                    stop: threading.Event) -> Offered:
         s = self.settings
@@ -196,12 +201,12 @@ class LoadRun:
             pool.submit(call, n)
             return True
 
-        with ThreadPoolExecutor(max_workers=s.max_calls, thread_name_prefix="load-call") as pool:
-            try:
-                return OpenLoop(s.rate or 1.0, s.batch).run(dispatch, clock, bounds, stop)
-            finally:
-                stop_wait = not stop.is_set()
-                pool.shutdown(wait=stop_wait, cancel_futures=True)
+        pool = ThreadPoolExecutor(max_workers=s.max_calls, thread_name_prefix="load-call")
+        try:
+            return OpenLoop(rate, s.batch).run(dispatch, clock, bounds, stop)
+        finally:
+            # Calls already made are answered (bounded by their deadline) and recorded.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _drain(self, recorder: Recorder, clock: SystemClock, seconds: float) -> None:
         """Wait, bounded, for the payments still open to become final."""
