@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import grpc
 from straits.ledger.v1 import block_pb2, receipt_pb2
 from straits.validator.v1 import validator_pb2 as validator_pb
 from straits.validator.v1 import validator_pb2_grpc
+
+# A broken block stream moves to the next validator after a pause; it gives up after
+# this many failed streams per validator in a row.
+_ATTEMPTS_PER_VALIDATOR = 3
+_RECONNECT_PAUSE_S = 0.5
 
 SETTLED = "SETTLED"
 REJECTED = "REJECTED"
@@ -131,34 +136,53 @@ def _height(view: validator_pb.BlockView) -> int:
 
 
 class BlockFollower:
-    """Streams committed blocks from one validator into a tracker, on its own thread."""
+    """Streams committed blocks into a tracker, on its own thread, from the first of
+    ``channels`` (validators, as the regulator); when a stream breaks it goes on from
+    the next validator at the height after the last block it saw."""
 
-    def __init__(self, channel: grpc.Channel, tracker: FinalityTracker,
+    def __init__(self, channels: Sequence[grpc.Channel], tracker: FinalityTracker,
                  clock: Callable[[], float]) -> None:
-        self._stub = validator_pb2_grpc.ValidatorServiceStub(channel)
+        self._stubs = [validator_pb2_grpc.ValidatorServiceStub(c) for c in channels]
         self._tracker = tracker
         self._clock = clock
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
         self._call: grpc.Call | None = None
         self._thread: threading.Thread | None = None
-        self.error: str = ""
+        self.interruptions: list[str] = []
 
     def start(self, from_height: int) -> None:
-        call = self._stub.StreamBlocks(validator_pb.StreamBlocksRequest(from_height=from_height))
-        self._call = call
-        self._thread = threading.Thread(target=self._run, args=(call,), name="load-blocks",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(from_height,),
+                                        name="load-blocks", daemon=True)
         self._thread.start()
 
-    def _run(self, call: Iterable[validator_pb.StreamBlocksResponse]) -> None:
-        try:
-            for answer in call:
-                self._tracker.observe(answer.block, self._clock())
-        except grpc.RpcError as error:
-            if error.code() is not grpc.StatusCode.CANCELLED:
-                self.error = f"{error.code().name}: {error.details()}"
+    def _run(self, from_height: int) -> None:
+        failures, index = 0, 0
+        while not self._stopped.is_set() and failures < _ATTEMPTS_PER_VALIDATOR * len(self._stubs):
+            height = max(from_height, self._tracker.height + 1)
+            request = validator_pb.StreamBlocksRequest(from_height=height)
+            with self._lock:
+                if self._stopped.is_set():
+                    return
+                call = self._call = self._stubs[index].StreamBlocks(request)
+            try:
+                for answer in call:
+                    self._tracker.observe(answer.block, self._clock())
+                    failures = 0
+            except grpc.RpcError as error:
+                if self._stopped.is_set():
+                    return
+                self.interruptions.append(
+                    f"validator {index + 1} of {len(self._stubs)} at height {height}: "
+                    f"{error.code().name}: {error.details()}")
+            failures += 1
+            index = (index + 1) % len(self._stubs)
+            self._stopped.wait(_RECONNECT_PAUSE_S)
 
     def stop(self) -> None:
-        if self._call is not None:
-            self._call.cancel()
+        with self._lock:
+            self._stopped.set()
+            if self._call is not None:
+                self._call.cancel()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -87,9 +87,8 @@ class LoadRun:
                 self._channel(self.endpoints.validators[0], self.endpoints.regulator_tls))
             head = regulator.head()
             tracker = FinalityTracker()
-            follower = BlockFollower(self._channel(self.endpoints.validators[0],
-                                                   self.endpoints.regulator_tls),
-                                     tracker, clock.now)
+            follower = BlockFollower([self._channel(v, self.endpoints.regulator_tls)
+                                      for v in self.endpoints.validators], tracker, clock.now)
             follower.start(head.height + 1)
             submitter = self._submitter(head.chain_id, head.height, tracker)
             workload = Workload([b.bank for b in self.endpoints.banks], seed=s.seed,
@@ -119,15 +118,15 @@ class LoadRun:
             "offered_missed": offered.missed,
             "rate_held": not (short or offered.missed) if s.rate else None,
             "latency_per_second": latency_per_second(recorder.samples, started + s.warmup),
-            "block_stream_error": follower.error,
+            "block_stream_interruptions": follower.interruptions,
         }
         text = render(report) + render_extra(recorder.bad, offered.per_second, offered.missed,
                                              short, s.rate)
         if interrupted:
             text += (f"\nInterrupted: sending stopped after {report.total_seconds:.1f} s; "
                      "the summary covers what ran.")
-        if follower.error:
-            text += f"\nWARNING: the block stream ended early: {follower.error}"
+        for interruption in follower.interruptions:
+            text += f"\nWARNING: the block stream broke ({interruption}); followed on"
         return RunResult(report, extra, text)
 
     def _fund(self, amount: int) -> None:
