@@ -69,6 +69,13 @@ class Chain:
         self, request: BuildProposal, candidates: Sequence[Transaction], now_ms: int
     ) -> Block:
         """A block for ``request`` from ``candidates``: inadmissible ones are left out."""
+        return self.build_proposal(request, candidates, now_ms)[0]
+
+    def build_proposal(
+        self, request: BuildProposal, candidates: Sequence[Transaction], now_ms: int
+    ) -> tuple[Block, list[Transaction]]:
+        """``build``, and the candidates left out because they can never be in a block on
+        this chain (committed already, expired, badly signed)."""
         execution = execute(self.state, candidates, verify=self._verify, strict=False)
         block = blocks.build(
             chain_id=self.chain_id,
@@ -82,7 +89,7 @@ class Chain:
             state_root=execution.state_root,
         )
         self._remember(block.hash, execution.for_block(block))
-        return block
+        return block, [tx for tx, _ in execution.dropped]
 
     def commit(self, block: Block) -> Execution:
         """Persist ``block`` (whose seals the engine has checked) and move the head to it."""

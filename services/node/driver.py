@@ -211,7 +211,10 @@ class Driver:
         self._pending_build = None
         started = time.perf_counter()
         candidates = self._mempool.take(limit, height=request.height)
-        block = self._chain.build(request, candidates, int(self._clock() * 1000))
+        block, dropped = self._chain.build_proposal(request, candidates, int(self._clock() * 1000))
+        # A transaction admitted in the instant its block committed can reach the mempool
+        # after that block's clean-up; it must leave now or it would be offered forever.
+        self._mempool.remove(tx.id for tx in dropped)
         log.debug(
             "built %d round %d with %d transactions in %.1f ms",
             block.height,

@@ -23,6 +23,7 @@ import grpc
 from straits.consensus.v1 import consensus_pb2 as consensus_pb
 from straits.consensus.v1 import consensus_service_pb2 as service_pb
 from straits.consensus.v1 import consensus_service_pb2_grpc as service_grpc
+from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger import codec
 from ledger.block import Block
@@ -55,7 +56,7 @@ class PeerLink:
         )
         self._stub = service_grpc.ConsensusServiceStub(self._channel)
         self._messages: deque[bytes] = deque()
-        self._transactions: deque[Transaction] = deque()
+        self._transactions: deque[tx_pb.SignedTransaction] = deque()
         self._wake = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=f"peer-{peer.id}", daemon=True)
@@ -79,7 +80,7 @@ class PeerLink:
             self._messages.append(message)
             self._wake.notify()
 
-    def share(self, transactions: Sequence[Transaction]) -> None:
+    def share(self, transactions: Sequence[tx_pb.SignedTransaction]) -> None:
         with self._wake:
             overflow = len(self._transactions) + len(transactions) - MAX_OUTBOX
             for _ in range(max(0, overflow)):
@@ -111,15 +112,13 @@ class PeerLink:
                 ]
             self._deliver(messages, transactions)
 
-    def _deliver(self, messages: list[bytes], transactions: list[Transaction]) -> None:
+    def _deliver(self, messages: list[bytes], transactions: list[tx_pb.SignedTransaction]) -> None:
         # Transactions first: a proposal that follows then finds them admitted, their
         # signatures already checked, instead of checking them on the node loop.
         try:
             if transactions:
                 self._stub.ShareTransactions(
-                    service_pb.ShareTransactionsRequest(
-                        transactions=[t.to_proto() for t in transactions]
-                    ),
+                    service_pb.ShareTransactionsRequest(transactions=transactions),
                     timeout=DELIVER_TIMEOUT_S,
                 )
             if messages:
@@ -157,8 +156,10 @@ class Peers:
             self.links[to].send(message)
 
     def share(self, transactions: Sequence[Transaction]) -> None:
+        # Converted once for all peers: this runs for every admitted transaction.
+        signed = [t.to_proto() for t in transactions]
         for link in self.links.values():
-            link.share(transactions)
+            link.share(signed)
 
     def fetch(
         self,

@@ -127,7 +127,10 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
         results = self._intake.submit(
             request.transactions,
             sender=caller.participant_id,
-            timeout=SUBMIT_TIMEOUT_S if remaining is None else max(0.0, remaining),
+            # A call without a deadline reports an enormous time remaining: cap the wait.
+            timeout=SUBMIT_TIMEOUT_S
+            if remaining is None
+            else min(max(0.0, remaining), SUBMIT_TIMEOUT_S),
         )
         return pb.SubmitTransactionsResponse(results=results)
 
