@@ -140,6 +140,47 @@ def p256_signature_vectors(previous: Vectors | None = None) -> Vectors:
     return out
 
 
+def state_root_vectors() -> Vectors:
+    """The state root after each of a few blocks: issues, a settled transfer, a transfer
+    that queues, and the block whose incoming payment lets it settle from the queue."""
+    from tests.ledger.conftest import Chain
+
+    chain = Chain()
+    steps = [
+        ("genesis", []),
+        ("issue", [chain.issue("bank-a", 1_000), chain.issue("bank-b", 500)]),
+        (
+            "transfer settles, transfer queues",
+            [
+                chain.transfer("bank-a", "bank-b", 300),
+                chain.transfer("bank-c", "bank-a", 200),
+            ],
+        ),
+        ("incoming payment releases the queue", [chain.transfer("bank-b", "bank-c", 250)]),
+    ]
+    out = [
+        {
+            "step": "genesis",
+            "genesis_hash": chain.state.head_hash.hex(),
+            "state_root": chain.state.root().hex(),
+        }
+    ]
+    for name, transactions in steps[1:]:
+        execution = chain.commit(*transactions)
+        out.append(
+            {
+                "step": name,
+                "height": chain.state.height,
+                "block_hash": chain.blocks[-1].hash.hex(),
+                "state_root": chain.state.root().hex(),
+                "balances": dict(sorted(chain.state.balances.items())),
+                "outcomes": [r.outcome for r in execution.receipts],
+                "queue_settlements": [s.transfer_id.hex() for s in execution.settlements],
+            }
+        )
+    return {"steps": out}
+
+
 # Deterministic sections: the test recomputes each and compares it with its file.
 SECTIONS: dict[str, Callable[[], Vectors]] = {
     "signing_bytes": signing_bytes_vectors,
@@ -147,6 +188,7 @@ SECTIONS: dict[str, Callable[[], Vectors]] = {
     "transactions": transaction_vectors,
     "merkle": merkle_vectors,
     "blocks": block_vectors,
+    "state_roots": state_root_vectors,
 }
 
 
