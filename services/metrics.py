@@ -57,16 +57,18 @@ class Families:
         family.add_metric(self._labels, value)
         self.items.append(family)
 
-    def counters(self, name: str, doc: str, labels: tuple[str, ...],
-                 values: Mapping[tuple[str, ...], float]) -> None:
+    def counters(
+        self, name: str, doc: str, labels: tuple[str, ...], values: Mapping[tuple[str, ...], float]
+    ) -> None:
         """One counter family with a sample per key of ``values`` (values of ``labels``)."""
         family = CounterMetricFamily(name, doc, labels=(*LABELS, *labels))
         for key, value in sorted(values.items()):
             family.add_metric((*self._labels, *key), value)
         self.items.append(family)
 
-    def gauges(self, name: str, doc: str, labels: tuple[str, ...],
-               values: Mapping[tuple[str, ...], float]) -> None:
+    def gauges(
+        self, name: str, doc: str, labels: tuple[str, ...], values: Mapping[tuple[str, ...], float]
+    ) -> None:
         family = GaugeMetricFamily(name, doc, labels=(*LABELS, *labels))
         for key, value in sorted(values.items()):
             family.add_metric((*self._labels, *key), value)

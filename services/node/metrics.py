@@ -69,8 +69,9 @@ class BlockObserver:
             registry=None,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self._children = [h.labels(*labels) for h in (self._block_transactions,
-                                                        self._interval, self._latency)]
+        self._children = [
+            h.labels(*labels) for h in (self._block_transactions, self._interval, self._latency)
+        ]
 
     def register(self, registry: CollectorRegistry) -> None:
         for histogram in (self._block_transactions, self._interval, self._latency):
@@ -98,23 +99,46 @@ def start_validator_metrics(node: ValidatorNode) -> MetricsEndpoint | None:
     def read(f: Families) -> None:
         _read_consensus(node, f)
         state = node.chain.state
-        f.gauge("straits_ledger_height", "Height of the last block this validator committed.",
-                node.chain.head().height)
-        f.counter("straits_ledger_committed_transactions_total",
-                  "Transactions in blocks this validator committed since it started.",
-                  observer.transactions)
-        f.gauge("straits_ledger_supply_minor_units",
-                "Money in circulation (issued less redeemed), in minor units.", state.supply)
-        f.counter("straits_ledger_issued_minor_units_total",
-                  "Money ever issued by the central bank, in minor units.", state.issued)
-        f.counter("straits_ledger_redeemed_minor_units_total",
-                  "Money ever redeemed to the central bank, in minor units.", state.redeemed)
-        f.gauge("straits_ledger_queued_transfers", "Transfers waiting in payers' queues.",
-                sum(len(q) for q in state.queues.values()))
-        f.gauge("straits_mempool_transactions", "Admitted transactions waiting for a block.",
-                len(node.mempool))
-        f.gauge("straits_mempool_capacity_transactions",
-                "Transactions the mempool holds before it refuses more.", node.mempool.capacity)
+        f.gauge(
+            "straits_ledger_height",
+            "Height of the last block this validator committed.",
+            node.chain.head().height,
+        )
+        f.counter(
+            "straits_ledger_committed_transactions_total",
+            "Transactions in blocks this validator committed since it started.",
+            observer.transactions,
+        )
+        f.gauge(
+            "straits_ledger_supply_minor_units",
+            "Money in circulation (issued less redeemed), in minor units.",
+            state.supply,
+        )
+        f.counter(
+            "straits_ledger_issued_minor_units_total",
+            "Money ever issued by the central bank, in minor units.",
+            state.issued,
+        )
+        f.counter(
+            "straits_ledger_redeemed_minor_units_total",
+            "Money ever redeemed to the central bank, in minor units.",
+            state.redeemed,
+        )
+        f.gauge(
+            "straits_ledger_queued_transfers",
+            "Transfers waiting in payers' queues.",
+            sum(len(q) for q in state.queues.values()),
+        )
+        f.gauge(
+            "straits_mempool_transactions",
+            "Admitted transactions waiting for a block.",
+            len(node.mempool),
+        )
+        f.gauge(
+            "straits_mempool_capacity_transactions",
+            "Transactions the mempool holds before it refuses more.",
+            node.mempool.capacity,
+        )
         _read_intake(node, f)
         _read_verifier(node, f)
         _read_peers(node, f)
@@ -126,69 +150,121 @@ def _read_consensus(node: ValidatorNode, f: Families) -> None:
     c = node.engine.counters
     f.gauge("straits_consensus_height", "Height the consensus engine is deciding.", c.height)
     f.gauge("straits_consensus_round", "Round of the height being decided (0: first).", c.round)
-    f.counter("straits_consensus_round_changes_total",
-              "Rounds abandoned for a later one (timeouts, bad or missing proposals).",
-              c.round_changes)
-    f.counter("straits_consensus_proposals_made_total",
-              "Blocks this validator proposed.", c.proposals_made)
-    f.counters("straits_consensus_proposals_rejected_total",
-               "Proposals from others this validator refused, by reason.",
-               ("reason",), {(k,): v for k, v in c.proposals_rejected.items()})
-    f.counters("straits_consensus_messages_rejected_total",
-               "Consensus messages refused, by reason.",
-               ("reason",), {(k,): v for k, v in c.messages_rejected.items()})
-    f.counter("straits_consensus_duplicate_messages_total",
-              "Consensus messages received more than once.", c.duplicates)
-    f.counter("straits_consensus_seals_signed_total",
-              "Commit seals this validator signed.", c.seals_signed)
-    f.counter("straits_consensus_blocks_committed_total",
-              "Blocks committed, decided here or synced.", c.blocks_committed)
-    f.counter("straits_consensus_blocks_synced_total",
-              "Blocks taken from peers to catch up.", c.blocks_synced)
-    f.counter("straits_consensus_heartbeat_blocks_total",
-              "Blocks made with no transactions waiting, to show the chain is alive.",
-              c.heartbeat_blocks)
+    f.counter(
+        "straits_consensus_round_changes_total",
+        "Rounds abandoned for a later one (timeouts, bad or missing proposals).",
+        c.round_changes,
+    )
+    f.counter(
+        "straits_consensus_proposals_made_total",
+        "Blocks this validator proposed.",
+        c.proposals_made,
+    )
+    f.counters(
+        "straits_consensus_proposals_rejected_total",
+        "Proposals from others this validator refused, by reason.",
+        ("reason",),
+        {(k,): v for k, v in c.proposals_rejected.items()},
+    )
+    f.counters(
+        "straits_consensus_messages_rejected_total",
+        "Consensus messages refused, by reason.",
+        ("reason",),
+        {(k,): v for k, v in c.messages_rejected.items()},
+    )
+    f.counter(
+        "straits_consensus_duplicate_messages_total",
+        "Consensus messages received more than once.",
+        c.duplicates,
+    )
+    f.counter(
+        "straits_consensus_seals_signed_total",
+        "Commit seals this validator signed.",
+        c.seals_signed,
+    )
+    f.counter(
+        "straits_consensus_blocks_committed_total",
+        "Blocks committed, decided here or synced.",
+        c.blocks_committed,
+    )
+    f.counter(
+        "straits_consensus_blocks_synced_total",
+        "Blocks taken from peers to catch up.",
+        c.blocks_synced,
+    )
+    f.counter(
+        "straits_consensus_heartbeat_blocks_total",
+        "Blocks made with no transactions waiting, to show the chain is alive.",
+        c.heartbeat_blocks,
+    )
 
 
 def _read_intake(node: ValidatorNode, f: Families) -> None:
     stats = node.intake.stats
-    f.gauge("straits_intake_queued_transactions",
-            "Transactions waiting for the admission thread.", stats.queued)
-    f.gauge("straits_intake_capacity_transactions",
-            "Transactions the intake queue holds before it refuses submissions.",
-            node.settings.intake_capacity)
-    f.counter("straits_intake_admitted_batches_total",
-              "Batches of submitted or shared transactions admission has checked.",
-              stats.admitted_batches)
-    f.counter("straits_intake_refused_total",
-              "Submissions refused because the intake queue was full (clients retry).",
-              stats.submissions_refused)
-    f.counter("straits_intake_dropped_total",
-              "Transactions shared by peers dropped because the intake queue was full.",
-              stats.shared_dropped)
+    f.gauge(
+        "straits_intake_queued_transactions",
+        "Transactions waiting for the admission thread.",
+        stats.queued,
+    )
+    f.gauge(
+        "straits_intake_capacity_transactions",
+        "Transactions the intake queue holds before it refuses submissions.",
+        node.settings.intake_capacity,
+    )
+    f.counter(
+        "straits_intake_admitted_batches_total",
+        "Batches of submitted or shared transactions admission has checked.",
+        stats.admitted_batches,
+    )
+    f.counter(
+        "straits_intake_refused_total",
+        "Submissions refused because the intake queue was full (clients retry).",
+        stats.submissions_refused,
+    )
+    f.counter(
+        "straits_intake_dropped_total",
+        "Transactions shared by peers dropped because the intake queue was full.",
+        stats.shared_dropped,
+    )
 
 
 def _read_verifier(node: ValidatorNode, f: Families) -> None:
     stats = node.verifier.stats()
-    f.counter("straits_verifier_signatures_verified_total",
-              "Signature checks performed.", stats.verified)
-    f.counter("straits_verifier_cache_hits_total",
-              "Signature verdicts answered from the cache.", stats.cache_hits)
-    f.counter("straits_verifier_failures_total",
-              "Signatures found invalid (or whose signer has no key).", stats.failures)
+    f.counter(
+        "straits_verifier_signatures_verified_total", "Signature checks performed.", stats.verified
+    )
+    f.counter(
+        "straits_verifier_cache_hits_total",
+        "Signature verdicts answered from the cache.",
+        stats.cache_hits,
+    )
+    f.counter(
+        "straits_verifier_failures_total",
+        "Signatures found invalid (or whose signer has no key).",
+        stats.failures,
+    )
 
 
 def _read_peers(node: ValidatorNode, f: Families) -> None:
     links = node.peers.links
-    f.counters("straits_peer_messages_delivered_total",
-               "Consensus messages delivered to each peer.",
-               ("peer",), {(p,): link.stats.delivered for p, link in links.items()})
-    f.counters("straits_peer_failed_calls_total",
-               "Calls to each peer that failed (peer down or unreachable).",
-               ("peer",), {(p,): link.stats.failed_calls for p, link in links.items()})
-    f.counters("straits_peer_messages_dropped_total",
-               "Messages for each peer dropped because its send queue was full.",
-               ("peer",), {(p,): link.stats.dropped for p, link in links.items()})
+    f.counters(
+        "straits_peer_messages_delivered_total",
+        "Consensus messages delivered to each peer.",
+        ("peer",),
+        {(p,): link.stats.delivered for p, link in links.items()},
+    )
+    f.counters(
+        "straits_peer_failed_calls_total",
+        "Calls to each peer that failed (peer down or unreachable).",
+        ("peer",),
+        {(p,): link.stats.failed_calls for p, link in links.items()},
+    )
+    f.counters(
+        "straits_peer_messages_dropped_total",
+        "Messages for each peer dropped because its send queue was full.",
+        ("peer",),
+        {(p,): link.stats.dropped for p, link in links.items()},
+    )
 
 
 def start_participant_metrics(node: ParticipantNode, *, payments: bool) -> MetricsEndpoint | None:
@@ -199,12 +275,18 @@ def start_participant_metrics(node: ParticipantNode, *, payments: bool) -> Metri
     tally = FinalTally(uri) if payments else None
 
     def read(f: Families) -> None:
-        f.gauge("straits_participant_followed_height",
-                "Height of the last block this node has checked and stored.", node.height)
+        f.gauge(
+            "straits_participant_followed_height",
+            "Height of the last block this node has checked and stored.",
+            node.height,
+        )
         with closing(sqlite3.connect(uri, uri=True)) as conn:
             [(pending,)] = conn.execute("SELECT count(*) FROM outbox WHERE state=?", (PENDING,))
-            f.gauge("straits_participant_pending_transactions",
-                    "Transactions this node signed that no block has carried yet.", pending)
+            f.gauge(
+                "straits_participant_pending_transactions",
+                "Transactions this node signed that no block has carried yet.",
+                pending,
+            )
             if tally is not None:
                 _read_payments(conn, tally, f)
 
@@ -253,12 +335,18 @@ def _read_payments(conn: sqlite3.Connection, tally: FinalTally, f: Families) -> 
         _WAITING,
     ):
         waiting[(_status(status), _DIRECTIONS[direction])] = count
-    f.gauges("straits_bank_payments",
-             "This bank's payments not yet final: pending (not in a block) or queued.",
-             ("status", "direction"), waiting)
-    f.counters("straits_bank_payments_finalised_total",
-               "Payments that reached a final status since the node started.",
-               ("status", "direction"), tally.read(conn))
+    f.gauges(
+        "straits_bank_payments",
+        "This bank's payments not yet final: pending (not in a block) or queued.",
+        ("status", "direction"),
+        waiting,
+    )
+    f.counters(
+        "straits_bank_payments_finalised_total",
+        "Payments that reached a final status since the node started.",
+        ("status", "direction"),
+        tally.read(conn),
+    )
 
 
 def _status(status: int) -> str:

@@ -36,7 +36,8 @@ def test_every_node_labels_its_series_with_its_own_id_and_kind(metrics_network: 
         straits = [s for s in samples if s.name.startswith("straits_")]
         assert straits, f"{config.id} exported no straits_ series"
         strangers = [
-            s for s in samples
+            s
+            for s in samples
             if (s.labels.get("node"), s.labels.get("kind")) != (config.id, config.kind.value)
         ]
         assert not strangers, f"{config.id} exported series of another node: {strangers[:3]}"
@@ -86,9 +87,11 @@ def test_an_issue_and_a_payment_move_every_validators_height_counters_and_supply
         assert moved >= 2, f"{name} counted {moved} new transactions, not the issue and payment"
         assert value(new, "straits_ledger_height") >= payment.committed_height, name
         assert value(new, "straits_consensus_height") > payment.committed_height, name
-        assert value(new, "straits_ledger_supply_minor_units") - value(
-            old, "straits_ledger_supply_minor_units"
-        ) == 70_000, f"{name}'s supply did not grow by the amount issued"
+        assert (
+            value(new, "straits_ledger_supply_minor_units")
+            - value(old, "straits_ledger_supply_minor_units")
+            == 70_000
+        ), f"{name}'s supply did not grow by the amount issued"
         assert value(new, "straits_consensus_blocks_committed_total") > value(
             old, "straits_consensus_blocks_committed_total"
         ), name
@@ -112,8 +115,10 @@ def test_an_issue_and_a_payment_move_every_validators_height_counters_and_supply
     settled = "straits_bank_payments_finalised_total"
     payee = network.banks["bank-b"]
     assert payee.follower.wait_for(lambda: payee.height >= payment.committed_height, WAIT_S)
-    for bank, direction, old in (("bank-a", "outgoing", payer_before),
-                                 ("bank-b", "incoming", payee_before)):
+    for bank, direction, old in (
+        ("bank-a", "outgoing", payer_before),
+        ("bank-b", "incoming", payee_before),
+    ):
         new = scrape(network.banks[bank].config)
         moved = value(new, settled, status="settled", direction=direction) - value(
             old, settled, status="settled", direction=direction
@@ -134,9 +139,10 @@ def test_a_payment_queued_for_want_of_funds_shows_in_the_payers_and_ledgers_queu
     payment = network.bank("bank-b").send("bank-a", balance + 1, reference="short", wait=True)
 
     assert payment.status == bank_pb.PAYMENT_STATUS_QUEUED, payment
-    assert value(scrape(payer.config), "straits_bank_payments", **queued) == value(
-        before, "straits_bank_payments", **queued
-    ) + 1, "bank-b's queued outgoing payments did not grow by one"
+    assert (
+        value(scrape(payer.config), "straits_bank_payments", **queued)
+        == value(before, "straits_bank_payments", **queued) + 1
+    ), "bank-b's queued outgoing payments did not grow by one"
     wait_until_all_committed(network, payment.committed_height)
     for validator in network.validators:
         name = validator.config.id

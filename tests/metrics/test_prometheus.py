@@ -36,10 +36,12 @@ def tool(name: str) -> str:
 
 
 def promtool(*args: str | Path) -> str:
-    done = subprocess.run([tool("promtool"), *map(str, args)], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, f"promtool {' '.join(map(str, args))} failed:\n" \
-        f"{done.stdout}{done.stderr}"
+    done = subprocess.run(
+        [tool("promtool"), *map(str, args)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (
+        f"promtool {' '.join(map(str, args))} failed:\n{done.stdout}{done.stderr}"
+    )
     return done.stdout
 
 
@@ -78,13 +80,16 @@ class Prometheus:
             if last is True:
                 return
             time.sleep(0.25)
-        pytest.fail(f"expected {what} within {READY_S} s; last answer {last!r}\n"
-                    f"prometheus log:\n{self.log.read_text()[-3000:]}")
+        pytest.fail(
+            f"expected {what} within {READY_S} s; last answer {last!r}\n"
+            f"prometheus log:\n{self.log.read_text()[-3000:]}"
+        )
 
 
 @pytest.fixture(scope="module")
-def prometheus(metrics_network: Network, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Prometheus]:
+def prometheus(
+    metrics_network: Network, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
     server = tool("prometheus")
     folder = tmp_path_factory.mktemp("prometheus")
     configs = [n.config for n in metrics_network.validators]
@@ -98,9 +103,14 @@ def prometheus(metrics_network: Network, tmp_path_factory: pytest.TempPathFactor
     log = folder / "prometheus.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [server, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-             f"--web.listen-address={address}"],
-            stdout=output, stderr=subprocess.STDOUT,
+            [
+                server,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address={address}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield Prometheus(address, log)
@@ -123,25 +133,33 @@ def test_prometheus_scrapes_every_node_and_sees_each_validator_deciding(
 
     prometheus.until(
         "every node's target up",
-        lambda: set(prometheus.query('up{job="straits"} == 1')) == nodes
-        or prometheus.query('up{job="straits"}'),
+        lambda: (
+            set(prometheus.query('up{job="straits"} == 1')) == nodes
+            or prometheus.query('up{job="straits"}')
+        ),
     )
     prometheus.until(
         "straits_consensus_height > 0 for every validator",
-        lambda: set(prometheus.query("straits_consensus_height > 0")) == validators
-        or prometheus.query("straits_consensus_height"),
+        lambda: (
+            set(prometheus.query("straits_consensus_height > 0")) == validators
+            or prometheus.query("straits_consensus_height")
+        ),
     )
     # An idle chain still commits a heartbeat block every 5 s: every validator's head moves,
     # and the recording rule sees the highest one.
     prometheus.until(
         "straits_ledger_height > 0 for every validator",
-        lambda: set(prometheus.query("straits_ledger_height > 0")) == validators
-        or prometheus.query("straits_ledger_height"),
+        lambda: (
+            set(prometheus.query("straits_ledger_height > 0")) == validators
+            or prometheus.query("straits_ledger_height")
+        ),
     )
     prometheus.until(
         "the recording rule straits:ledger_height:max above 0",
-        lambda: prometheus.query("straits:ledger_height:max > 0") != {}
-        or prometheus.query("straits:ledger_height:max"),
+        lambda: (
+            prometheus.query("straits:ledger_height:max > 0") != {}
+            or prometheus.query("straits:ledger_height:max")
+        ),
     )
     followed = prometheus.query("straits_participant_followed_height")
     assert set(followed) == nodes - validators, followed
@@ -153,15 +171,21 @@ def test_prometheus_loads_the_alert_and_recording_rules(prometheus: Prometheus) 
     groups = {g["name"]: g for g in prometheus.api("/api/v1/rules")["groups"]}
     assert set(groups) == {"straits-recording", "straits-alerts"}, groups
     alerts = {r["name"] for r in groups["straits-alerts"]["rules"]}
-    assert {"StraitsNodeDown", "StraitsValidatorNotCommitting", "StraitsRoundChangesRising",
-            "StraitsMempoolNearFull"} <= alerts, alerts
-    prometheus.until(
-        "every rule evaluated without error",
-        lambda: all(r["health"] == "ok" for g in prometheus.api("/api/v1/rules")["groups"]
-                    for r in g["rules"])
-        or [(r["name"], r["health"], r.get("lastError"))
-            for g in prometheus.api("/api/v1/rules")["groups"] for r in g["rules"]],
-    )
+    assert {
+        "StraitsNodeDown",
+        "StraitsValidatorNotCommitting",
+        "StraitsRoundChangesRising",
+        "StraitsMempoolNearFull",
+    } <= alerts, alerts
+
+    def all_healthy() -> bool | list[tuple[str, str, str]]:
+        rules = [r for g in prometheus.api("/api/v1/rules")["groups"] for r in g["rules"]]
+        unhealthy = [
+            (r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"
+        ]
+        return unhealthy if unhealthy else True
+
+    prometheus.until("every rule evaluated without error", all_healthy)
 
 
 def test_the_alert_rules_are_valid_and_fire_on_their_stories() -> None:
