@@ -144,7 +144,8 @@ class BenchNetwork:
         return regulator.head().height
 
     def run(self, settings: LoadSettings) -> RunResult:
-        return LoadRun(settings, self.endpoints, out=open(os.devnull, "w")).run(threading.Event())
+        with open(os.devnull, "w") as quiet:
+            return LoadRun(settings, self.endpoints, out=quiet).run(threading.Event())
 
     def saturate(self) -> Saturation:
         validators = self.pids("validator")
