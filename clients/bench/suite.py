@@ -2,7 +2,8 @@
 
 The core sections (signature verifier against a single-thread loop; apply + store on
 one core) and then the network sections (real processes: 1, 4 and 7 validators), all
-on the same machine in the same run, so the ratios between them are the headline.
+on the same machine in the same run, so the ratios between them are the headline; last,
+the memory of a validator holding a million payments.
 Prints one table and writes ``bench/results.json`` and the charts in ``bench/``.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clients.bench import core, network
+from clients.bench import core, memory, network
 
 OUTPUT = Path("bench/results.json")
 
 
 def main() -> None:
-    core.main({**core.SECTIONS, "network": network.run}, OUTPUT, "make bench")
+    sections = {**core.SECTIONS, "network": network.run, "memory": memory.run}
+    core.main(sections, OUTPUT, "make bench")
 
 
 if __name__ == "__main__":
