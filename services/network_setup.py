@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,25 @@ class NetworkLayout:
     nodes: tuple[NodeEntry, ...]
     clients: tuple[TlsFiles, ...]
     regulator: TlsFiles
+
+
+def free_base_port(span: int, *, first: int = 21000, step: int = 211) -> int:
+    """A base port with ``span`` free loopback ports above it, each checked by binding it:
+    for tests and benchmarks that start whole networks on one machine."""
+    for base in range(first, 65535 - span, step):
+        sockets = []
+        try:
+            for port in range(base, base + span):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise ConfigError(expected(f"{span} free loopback ports in a row", "none"), field="base_port")
 
 
 def bank_ids(count: int) -> list[str]:

@@ -27,6 +27,7 @@ from clients.load.output import write_chart
 from clients.load.runner import LoadRun, LoadSettings, RunResult
 from clients.sdk import RegulatorClient, open_channel
 from ledger.keys import PrivateKey
+from services import network_setup
 from services.launcher import Launcher
 from services.network_setup import NetworkPlan, init_network
 
@@ -57,23 +58,9 @@ class Saturation:
     result: RunResult
 
 
-def free_base_port(span: int = 160) -> int:
-    import socket
-
-    for base in range(30000, 60000, 263):
-        sockets = []
-        try:
-            for port in range(base, base + span):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("expected a free range of loopback ports, found none")
+def free_base_port() -> int:
+    # Above the range the tests use, so a benchmark and a test run can share a machine.
+    return network_setup.free_base_port(160, first=30000, step=263)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -26,7 +26,6 @@ from ledger.errors import NotQueuedError, StraitsError, expected
 from ledger.transaction import Transaction
 from services.errors import NotFoundError
 from services.node.follower import FollowedBlock
-from services.node.metrics import start_participant_metrics
 from services.node.outbox import PENDING, NodeDb
 from services.node.participant import (
     NOT_FINAL_REASONS,
@@ -43,15 +42,7 @@ BANK_SERVICE = "straits.bank.v1.BankService"
 
 
 class BankNode(ParticipantNode):
-    def start(self) -> int:
-        port = super().start()
-        self.metrics = start_participant_metrics(self, payments=True)
-        return port
-
-    def stop(self) -> None:
-        if self._running and self.metrics is not None:
-            self.metrics.stop()
-        super().stop()
+    exports_payments = True
 
     def _setup(self, db: NodeDb) -> None:
         self.book = PaymentBook(db, self.participant_id)

@@ -23,7 +23,6 @@ from ledger.errors import expected
 from ledger.transaction import Transaction
 from services.errors import InvalidRequestError, NotFoundError
 from services.node.follower import FollowedBlock
-from services.node.metrics import start_participant_metrics
 from services.node.outbox import NodeDb
 from services.node.participant import (
     ParticipantNode,
@@ -37,16 +36,6 @@ ISSUER_SERVICE = "straits.issuer.v1.IssuerService"
 
 
 class IssuerNode(ParticipantNode):
-    def start(self) -> int:
-        port = super().start()
-        self.metrics = start_participant_metrics(self, payments=False)
-        return port
-
-    def stop(self) -> None:
-        if self._running and self.metrics is not None:
-            self.metrics.stop()
-        super().stop()
-
     def _setup(self, db: NodeDb) -> None:
         self._db = db
 

@@ -50,6 +50,7 @@ from services.errors import (
     UnavailableError,
 )
 from services.node.follower import FollowedBlock, Follower
+from services.node.metrics import start_participant_metrics
 from services.node.outbox import PENDING, Entry, NodeDb, Outbox
 from services.node.upstream import Submitter, Upstream, item_error, submitted
 from services.server import Service, create_server
@@ -103,6 +104,9 @@ def remaining(context: grpc.ServicerContext, default: float = 30.0) -> float:
 
 class ParticipantNode:
     """Base of ``BankNode`` and ``IssuerNode``; subclasses add tables and a service."""
+
+    # Whether the metrics endpoint counts payments (a bank's, not the central bank's).
+    exports_payments = False
 
     def __init__(self, config: NodeConfig, settings: ParticipantSettings | None = None) -> None:
         self.config = config
@@ -159,11 +163,14 @@ class ParticipantNode:
         self._resender.start()
         self.server.start()
         log.info("%s listening on port %d, following from height %d", config.id, self.port, height)
+        self.metrics = start_participant_metrics(self, payments=self.exports_payments)
         return self.port
 
     def stop(self) -> None:
         if not self._running:
             return
+        if self.metrics is not None:
+            self.metrics.stop()
         self._running = False
         self._stopping.set()
         self.server.stop(self.settings.grace_seconds).wait()

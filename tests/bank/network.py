@@ -8,7 +8,6 @@ through the SDK over a TLS channel with a client certificate from ``network init
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 import grpc
 
 from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
+from services import network_setup
 from services.config import NodeKind, load_config
 from services.network_setup import NetworkLayout, NetworkPlan, init_network
 from services.node.bank import BankNode
@@ -29,21 +29,7 @@ PORT_SPAN = 140
 
 
 def free_base_port(span: int = PORT_SPAN) -> int:
-    """A base port with ``span`` free ports above it (checked by binding each)."""
-    for base in range(21000, 60000, 211):
-        sockets = []
-        try:
-            for port in range(base, base + span):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("expected a free range of loopback ports, found none")
+    return network_setup.free_base_port(span)
 
 
 @dataclass
