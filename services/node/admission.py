@@ -4,7 +4,8 @@ In order, cheapest first, each with a named result per transaction:
 
 1. structure: the bytes decode and every field is in range (``Transaction.from_proto``);
 2. the sender: a bank or the central bank submits only what it signed itself (the
-   TLS certificate names the caller; the ledger key proves the signature);
+   TLS certificate names the caller; the ledger key proves the signature), except that
+   the central bank may present a redemption its bank signed;
 3. the chain: known signer, inside its validity window, not already committed
    (answered ALREADY_COMMITTED: a retry, not an error), not already pending;
 4. signatures, all of the batch in one call to the batch verifier, whose cache
@@ -36,6 +37,7 @@ from ledger.errors import (
     expected,
 )
 from ledger.execute import AlreadyVerified, SignatureCheck, admission_error, execute, key_lookup
+from ledger.genesis import CENTRAL_BANK
 from ledger.state import State
 from ledger.transaction import Transaction
 from services.errors import OverloadedError, to_error_proto
@@ -87,7 +89,7 @@ class Admitter:
                 results[index] = _refused(b"", error)
                 continue
             error = admission_error(state, tx, height)
-            if sender is not None and tx.signer != sender:
+            if sender is not None and not _may_submit(state, sender, tx):
                 error = NotPermittedError(
                     expected(f"a transaction signed by the caller {sender!r}", tx.signer),
                     field="signer",
@@ -155,6 +157,15 @@ class Admitter:
                 else:
                     kept.append((index, tx))
         return kept
+
+
+def _may_submit(state: State, sender: str, tx: Transaction) -> bool:
+    """A participant submits what it signed; the central bank may also present a
+    redemption a bank signed (the bank's signature is its consent to destroy the tokens)."""
+    if tx.signer == sender:
+        return True
+    participant = state.participants.get(sender)
+    return participant is not None and participant.role == CENTRAL_BANK and tx.kind == "redeem"
 
 
 def _subclasses(cls: type[RejectedError]) -> list[type[RejectedError]]:

@@ -91,8 +91,7 @@ class IssuerNode(ParticipantNode):
     ) -> common_pb.Commit:
         """The commit of a redemption the bank signed. One the bank already sent
         (``BankService.Redeem``) is looked up; any other is forwarded and waited for
-        (validators admit it only once they let the central bank forward a redeem
-        signed by a bank; today they refuse it with ``not_permitted``)."""
+        (validators let the central bank present a redeem its bank signed)."""
         tx = Transaction.from_proto(self.chain_id, signed)
         if tx.kind != "redeem":
             raise InvalidRequestError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
+from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from clients.sdk import ApiError, IssuerClient
 from ledger.keys import PrivateKey
@@ -75,6 +76,22 @@ def test_the_central_bank_presents_a_redemption_the_bank_signed(network: Network
 
     assert presented.transaction_id == commit.transaction_id
     assert presented.height == commit.height and presented.receipt.outcome == APPLIED
+
+
+def test_the_central_bank_forwards_a_redemption_the_bank_signed_but_never_sent(
+    network: Network,
+) -> None:
+    network.issuer_client().issue("bank-c", 1_000, "bond-c2")
+    bank_node = network.banks["bank-c"]
+    # The bank signs a redemption and hands it over out of band; only the central bank sends it.
+    signed = bank_node.sign(redeem=tx_pb.Redeem(amount=300, collateral_ref="bond-c2"))
+    before = network.regulator().account("bank-c").balance
+
+    presented = network.issuer_client().redeem(signed.to_proto())
+
+    assert presented.transaction_id == signed.id
+    assert presented.receipt.outcome == APPLIED, presented
+    assert network.regulator().account("bank-c").balance <= before - 300
 
 
 def test_the_central_bank_admits_suspends_and_unsuspends_a_bank(network: Network) -> None:
