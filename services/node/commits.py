@@ -59,9 +59,10 @@ class CommitFeed:
             return self._height > height
 
     def get(self, height: int) -> Committed | None:
-        recent = self._recent
-        if recent and recent[0].block.height <= height <= recent[-1].block.height:
-            return recent[height - recent[0].block.height]
+        with self._changed:  # a publish shifts the deque once it is full
+            recent = self._recent
+            if recent and recent[0].block.height <= height <= recent[-1].block.height:
+                return recent[height - recent[0].block.height]
         block = self._store.block(height)
         if block is None:
             return None

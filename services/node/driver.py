@@ -54,6 +54,7 @@ class Driver:
         timing: Timing,
         decode_block: Callable[[bytes], Block],
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._chain = chain
@@ -62,12 +63,17 @@ class Driver:
         self._peers = peers
         self._timing = timing
         self._decode_block = decode_block
-        self._clock = clock
+        self._clock = clock  # block timestamps only
+        self._monotonic = monotonic  # intervals: immune to the wall clock being stepped
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+        # The engine's first event, queued before anything can deliver a message to it.
+        self._events.put(("start", None))
         self._listeners: list[CommitListener] = []
         self._pending_build: BuildProposal | None = None
         self._round_seen = 0
-        self._last_commit = clock()
+        self._last_commit = monotonic()
+        self._build_timer_armed = False
+        self.failed = threading.Event()
         self._fetch_lock = threading.Lock()
         self._fetch_running = False
         self._fetch_next: FetchBlocks | None = None
@@ -81,7 +87,6 @@ class Driver:
         self._listeners.append(listener)
 
     def start(self) -> None:
-        self._events.put(("start", None))
         self._loop.start()
         self._ticker.start()
 
@@ -116,8 +121,14 @@ class Driver:
                 return
             try:
                 self._handle(kind, payload)
-            except Exception:  # the loop must survive one bad event; the error is logged whole
-                log.exception("node loop: event %s failed", kind)
+            except Exception:
+                # The engine and the chain may now disagree with the store (a block decided
+                # but not written, a signature made but not recorded): going on could stall
+                # the height for good or sign twice. Stop, as a crash would; a restart
+                # resumes from the store.
+                log.critical("node loop: event %s failed; the node stops", kind, exc_info=True)
+                self.failed.set()
+                return
 
     def _handle(self, kind: str, payload: object) -> None:
         engine = self._engine
@@ -189,7 +200,7 @@ class Driver:
         )
         self._mempool.remove(t.id for t in block.transactions)
         self._mempool.prune_expired(block.height + 1)
-        self._last_commit = self._clock()
+        self._last_commit = self._monotonic()
         if self._pending_build is not None and self._pending_build.height <= block.height:
             self._pending_build = None
         for listener in self._listeners:
@@ -200,13 +211,20 @@ class Driver:
 
     def _build_if_due(self) -> Ready:
         request = self._pending_build
-        if request is None or request.height != self._chain.head().height + 1:
+        stale = request is not None and (
+            request.height != self._chain.head().height + 1 or request.round != self._engine.round
+        )
+        if request is None or stale:
             self._pending_build = None
             return Ready()
         limit = self._chain.state.parameters.max_block_transactions
-        wait = self._last_commit + self._timing.block_interval_seconds - self._clock()
+        wait = self._last_commit + self._timing.block_interval_seconds - self._monotonic()
         if wait > 0 and len(self._mempool) < limit:
-            threading.Timer(wait, self._events.put, args=(("build", None),)).start()
+            if not self._build_timer_armed:
+                self._build_timer_armed = True
+                timer = threading.Timer(wait, self._build_due)
+                timer.daemon = True
+                timer.start()
             return Ready()
         self._pending_build = None
         started = time.perf_counter()
@@ -224,6 +242,10 @@ class Driver:
         )
         return self._engine.propose(block)
 
+    def _build_due(self) -> None:
+        self._build_timer_armed = False
+        self._events.put(("build", None))
+
     def _start_fetch(self, request: FetchBlocks) -> None:
         """Fetch on a worker thread; a request made while one runs follows it, not lost."""
         with self._fetch_lock:
@@ -234,13 +256,19 @@ class Driver:
         threading.Thread(target=self._fetch, args=(request,), name="sync", daemon=True).start()
 
     def _fetch(self, request: FetchBlocks | None) -> None:
-        while request is not None:
-            blocks = self._peers.fetch(
-                request.from_height, request.to_height, request.peers, self._decode_block
-            )
-            for block in blocks:
-                self._events.put(("synced", block))
+        try:
+            while request is not None:
+                blocks = self._peers.fetch(
+                    request.from_height, request.to_height, request.peers, self._decode_block
+                )
+                for block in blocks:
+                    self._events.put(("synced", block))
+                with self._fetch_lock:
+                    request, self._fetch_next = self._fetch_next, None
+                    if request is None:
+                        self._fetch_running = False
+        except Exception:
+            # The next request must still be able to start a worker: the engine asks again.
+            log.exception("sync worker failed")
             with self._fetch_lock:
-                request, self._fetch_next = self._fetch_next, None
-                if request is None:
-                    self._fetch_running = False
+                self._fetch_running = False

@@ -114,24 +114,28 @@ class PeerLink:
 
     def _deliver(self, messages: list[bytes], transactions: list[tx_pb.SignedTransaction]) -> None:
         # Transactions first: a proposal that follows then finds them admitted, their
-        # signatures already checked, instead of checking them on the node loop.
+        # signatures already checked. Each call fails alone: a slow share must not cost
+        # the consensus messages behind it.
+        if transactions:
+            self._call(
+                self._stub.ShareTransactions,
+                service_pb.ShareTransactionsRequest(transactions=transactions),
+            )
+        if messages:
+            request = service_pb.DeliverRequest(
+                messages=[codec.decode(consensus_pb.ConsensusMessage, m) for m in messages]
+            )
+            if self._call(self._stub.Deliver, request):
+                self.stats.delivered += len(messages)
+
+    def _call(self, method: Callable[..., object], request: object) -> bool:
         try:
-            if transactions:
-                self._stub.ShareTransactions(
-                    service_pb.ShareTransactionsRequest(transactions=transactions),
-                    timeout=DELIVER_TIMEOUT_S,
-                )
-            if messages:
-                self._stub.Deliver(
-                    service_pb.DeliverRequest(
-                        messages=[codec.decode(consensus_pb.ConsensusMessage, m) for m in messages]
-                    ),
-                    timeout=DELIVER_TIMEOUT_S,
-                )
-            self.stats.delivered += len(messages)
+            method(request, timeout=DELIVER_TIMEOUT_S)
         except grpc.RpcError as error:
             self.stats.failed_calls += 1
             log.debug("peer %s unreachable: %s", self.peer.id, error.code())
+            return False
+        return True
 
 
 class Peers:
@@ -179,4 +183,6 @@ class Peers:
                 log.info("sync from %s failed: %s", peer_id, error.code())
             except StraitsError as error:
                 log.warning("sync from %s brought a bad block: %s", peer_id, error)
+            except Exception:  # a broken answer from one peer must not end the catch-up
+                log.exception("sync from %s failed", peer_id)
         return []

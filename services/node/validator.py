@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 
 from straits.consensus.v1 import consensus_service_pb2_grpc as consensus_service_grpc
@@ -150,6 +151,11 @@ class ValidatorNode:
             chain.head().height,
         )
         return self.port
+
+    @property
+    def failed(self) -> threading.Event:
+        """Set when the node loop stopped on an error: the process should exit and restart."""
+        return self.driver.failed
 
     def stop(self) -> None:
         if not self._running:

@@ -39,6 +39,7 @@ MAX_ACCOUNTS_PAGE = 1000
 STREAM_POLL_S = 1.0
 SUBMIT_TIMEOUT_S = 30.0
 MAX_SYNC_BYTES = 8 * 1024 * 1024
+SYNC_READ = 8
 MAX_CLIENT_RESPONSE_BYTES = 3 * 1024 * 1024
 
 _ROLES = {
@@ -140,6 +141,11 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
         caller = caller_of(context)
         tx_id = bytes(request.transaction_id)
         record = self._store.transaction(tx_id)
+        pending = None if record is not None else self._mempool.get(tx_id)
+        if pending is not None:
+            # A commit writes the store before it empties the mempool: look again, so a
+            # transaction committed meanwhile is never reported as still pending.
+            record = self._store.transaction(tx_id)
         if record is not None and (
             caller.sees_all or involves(record.transaction, caller.participant_id)
         ):
@@ -154,8 +160,11 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
                 response.queue_outcome = record.settlement.outcome
                 response.queue_outcome_height = record.settled_height or 0
             return response
-        pending = self._mempool.get(tx_id)
-        if pending is not None and (caller.sees_all or involves(pending, caller.participant_id)):
+        if (
+            record is None
+            and pending is not None
+            and (caller.sees_all or involves(pending, caller.participant_id))
+        ):
             return pb.GetTransactionResponse(
                 status=pb.TRANSACTION_STATUS_PENDING, transaction=pending.to_proto()
             )
@@ -282,14 +291,19 @@ class ConsensusServicer(consensus_service_grpc.ConsensusServiceServicer):
             max(request.to_height, request.from_height) - request.from_height + 1,
             MAX_BLOCKS_PER_CALL,
         )
-        blocks: list[Block] = self._store.blocks(max(request.from_height, 1), count)
         response = consensus_pb.BlockResponse()
-        size = 0
-        for block in blocks:
-            message = block.to_proto()
-            size += message.ByteSize()
-            # At least one block, and no more than a peer's channel accepts in one message.
-            if response.blocks and size > MAX_SYNC_BYTES:
+        height, last, size = max(request.from_height, 1), request.from_height + count - 1, 0
+        # Small reads: the store's lock is shared with this node's own commits.
+        while height <= last and size <= MAX_SYNC_BYTES:
+            blocks: list[Block] = self._store.blocks(height, min(SYNC_READ, last - height + 1))
+            if not blocks:
                 break
-            response.blocks.append(message)
+            for block in blocks:
+                message = block.to_proto()
+                size += message.ByteSize()
+                # At least one block, and no more than a peer's channel accepts at once.
+                if response.blocks and size > MAX_SYNC_BYTES:
+                    break
+                response.blocks.append(message)
+            height += len(blocks)
         return response

@@ -104,7 +104,14 @@ def run(args: argparse.Namespace) -> int:
         _stop_with_parent()
     port = node.start()
     print(f"{config.id} ready on port {port}", flush=True)
-    stopping.wait()
+    failed = getattr(node, "failed", None)
+    while not stopping.wait(0.5):
+        if failed is not None and failed.is_set():
+            logging.critical(
+                "%s stopped on an error; restart it to resume from its store", config.id
+            )
+            node.stop()
+            return 1
     node.stop()
     logging.info("%s stopped", config.id)
     return 0
