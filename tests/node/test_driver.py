@@ -1,0 +1,70 @@
+"""The node loop stops, as a crash would, when carrying out a Ready fails: going on with an
+engine that is ahead of the store could stall the height for good or sign twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.consensus import Ready
+from ledger.consensus.application import ChainHead
+from ledger.errors import StoreError
+from services.node.driver import Driver, Timing
+from services.node.mempool import Mempool
+from tests.ledger.conftest import Chain as Signer
+
+
+class DecidingEngine:
+    """Stands in for the QBFT engine: decides one block as soon as it starts."""
+
+    def __init__(self, block) -> None:  # type: ignore[no-untyped-def]
+        self.block = block
+        self.height = 1
+        self.round = 0
+        self.advanced = False
+
+    def start(self) -> Ready:
+        return Ready(committed=(self.block,))
+
+    def advance(self) -> Ready:
+        self.advanced = True
+        return Ready()
+
+    def tick(self) -> Ready:
+        return Ready()
+
+
+class FailingChain:
+    """Its store refuses the commit, as a full disk would."""
+
+    def head(self) -> ChainHead:
+        return ChainHead(0, b"", "")
+
+    def commit(self, block):  # type: ignore[no-untyped-def]
+        raise StoreError("expected room on the disk, got none")
+
+
+class NoPeers:
+    def send(self, data: bytes, to: str | None) -> None:
+        raise AssertionError("nothing may be sent after a failed commit")
+
+
+def test_a_commit_that_fails_stops_the_node_instead_of_carrying_on() -> None:
+    signer = Signer()
+    block, _ = signer.propose([signer.issue("bank-a", 1)])
+    engine = DecidingEngine(block)
+    driver = Driver(
+        engine=engine,  # type: ignore[arg-type]
+        chain=FailingChain(),  # type: ignore[arg-type]
+        store=None,  # type: ignore[arg-type]
+        mempool=Mempool(10),
+        peers=NoPeers(),  # type: ignore[arg-type]
+        timing=Timing(tick_seconds=60, block_interval_seconds=0.1),
+        decode_block=lambda data: block,
+    )
+    driver.start()
+    try:
+        if not driver.failed.wait(timeout=10):
+            pytest.fail("the node loop carried on after a commit failed")
+    finally:
+        driver.stop()
+    assert not engine.advanced, "the engine must not move to the next height"
