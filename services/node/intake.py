@@ -66,7 +66,14 @@ class Intake:
     def stop(self) -> None:
         with self._wake:
             self._stopped = True
+            waiting, self._batches = list(self._batches), deque()
             self._wake.notify()
+        # Whoever still waits is told now, not at its deadline: nothing of theirs was kept.
+        for batch in waiting:
+            if batch.answer is not None and not batch.answer.done():
+                batch.answer.set_exception(
+                    UnavailableError("expected a running validator; it is stopping")
+                )
         self._thread.join(timeout=10)
 
     def submit(
@@ -74,6 +81,8 @@ class Intake:
     ) -> Results:
         """Admit a bank's or the central bank's batch; waits for the per-item results."""
         answer: Future[Results] = Future()
+        if self._stopped:
+            raise UnavailableError("expected a running validator; it is stopping")
         if not self._enqueue(_Batch(signed, sender, answer)):
             self.stats.submissions_refused += 1
             raise OverloadedError(
