@@ -8,7 +8,7 @@ into statuses from the one table in ``services.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 from straits.common.v1 import common_pb2 as common_pb
@@ -68,6 +68,14 @@ def account_view(state: State, account_id: str) -> common_pb.Account:
     return account
 
 
+def check_batch_size(transactions: Sequence[object]) -> None:
+    if len(transactions) > MAX_SUBMISSION:
+        raise InvalidRequestError(
+            expected(f"at most {MAX_SUBMISSION} transactions a call", len(transactions)),
+            field="transactions",
+        )
+
+
 def involves(transaction: Transaction, participant: str) -> bool:
     return transaction.signer == participant or counterparty(transaction) == participant
 
@@ -116,13 +124,7 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
     def SubmitTransactions(
         self, request: pb.SubmitTransactionsRequest, context: grpc.ServicerContext
     ) -> pb.SubmitTransactionsResponse:
-        if len(request.transactions) > MAX_SUBMISSION:
-            raise InvalidRequestError(
-                expected(
-                    f"at most {MAX_SUBMISSION} transactions a call", len(request.transactions)
-                ),
-                field="transactions",
-            )
+        check_batch_size(request.transactions)
         caller = caller_of(context)
         remaining = context.time_remaining()
         results = self._intake.submit(
@@ -272,13 +274,7 @@ class ConsensusServicer(consensus_service_grpc.ConsensusServiceServicer):
     def ShareTransactions(
         self, request: consensus_service_pb.ShareTransactionsRequest, context: grpc.ServicerContext
     ) -> consensus_service_pb.ShareTransactionsResponse:
-        if len(request.transactions) > MAX_SUBMISSION:
-            raise InvalidRequestError(
-                expected(
-                    f"at most {MAX_SUBMISSION} transactions a call", len(request.transactions)
-                ),
-                field="transactions",
-            )
+        check_batch_size(request.transactions)
         queued = self._intake.share(request.transactions)
         return consensus_service_pb.ShareTransactionsResponse(
             accepted=len(request.transactions) if queued else 0
