@@ -134,14 +134,18 @@ class Launcher:
         return [r for r in self.running.values() if r.process.poll() is not None]
 
     def stop(self, grace: float = 10.0) -> None:
-        for running in reversed(list(self.running.values())):
-            if running.process.poll() is None:
-                running.process.send_signal(signal.SIGTERM)
+        """Stops the nodes in the reverse of their start order, kind by kind: bank and
+        central-bank nodes first (nothing is left submitting), validators last."""
         deadline = time.monotonic() + grace
-        for running in self.running.values():
-            try:
-                running.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                running.process.kill()
-                running.process.wait()
+        for order in sorted({_ORDER[r.spec.kind] for r in self.running.values()}, reverse=True):
+            group = [r for r in self.running.values() if _ORDER[r.spec.kind] == order]
+            for running in group:
+                if running.process.poll() is None:
+                    running.process.send_signal(signal.SIGTERM)
+            for running in group:
+                try:
+                    running.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    running.process.kill()
+                    running.process.wait()
         self.running.clear()

@@ -8,8 +8,8 @@ executed once: the execution made while building or validating a proposal is kep
 one store write, not a second run of the rules.
 
 Only the node loop thread calls ``build``, ``validate`` and ``commit``; readers on
-gRPC threads take ``state`` and ``head()``, which are replaced whole on each commit
-(a reference swap, atomic under the GIL).
+gRPC threads take ``state``, ``head()`` or both at once with ``current()``; they are
+replaced together on each commit (one reference swap, atomic under the GIL).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ class Chain:
     def __init__(self, store: Store, genesis_state: State, verify: SignatureCheck) -> None:
         self._store = store
         self._verify = verify
-        self.state = store.load_state() or genesis_state
-        self._head = _head_of(store, self.state)
+        state = store.load_state() or genesis_state
+        # State and head are swapped together, as one value, so a reader never pairs
+        # the head of one height with the state of another.
+        self._current = (state, _head_of(store, state))
         self._executions: dict[bytes, Execution] = {}
 
     # --- the consensus Application --------------------------------------------------
@@ -46,7 +48,15 @@ class Chain:
         return self.state.chain_id
 
     def head(self) -> ChainHead:
-        return self._head
+        return self._current[1]
+
+    @property
+    def state(self) -> State:
+        return self._current[0]
+
+    def current(self) -> tuple[State, ChainHead]:
+        """The state and head of one height, taken together."""
+        return self._current
 
     def validators_for(self, height: int) -> Mapping[str, PublicKey]:
         return self.state.validators_for(height)
@@ -98,8 +108,10 @@ class Chain:
             self.validate(block)
             execution = self._executions.pop(block.hash)
         self._store.commit(block, execution)
-        self.state = execution.state
-        self._head = ChainHead(block.height, block.hash, block.header.proposer)
+        self._current = (
+            execution.state,
+            ChainHead(block.height, block.hash, block.header.proposer),
+        )
         self._executions.clear()
         return execution
 

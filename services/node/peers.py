@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_OUTBOX = 4096
 MAX_SHARE_BATCH = 2000
+MAX_DELIVER_BYTES = 8 * 1024 * 1024
 DELIVER_TIMEOUT_S = 2.0
 SYNC_TIMEOUT_S = 10.0
 
@@ -104,8 +105,14 @@ class PeerLink:
                     self._wake.wait()
                 if self._stopped:
                     return
-                messages = list(self._messages)
-                self._messages.clear()
+                messages, size = [], 0
+                # One Deliver stays well inside the peer's 16 MB message limit, however
+                # much piled up while it was unreachable.
+                while self._messages and (
+                    not messages or size + len(self._messages[0]) <= MAX_DELIVER_BYTES
+                ):
+                    size += len(self._messages[0])
+                    messages.append(self._messages.popleft())
                 transactions = [
                     self._transactions.popleft()
                     for _ in range(min(len(self._transactions), MAX_SHARE_BATCH))

@@ -236,8 +236,7 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
     def GetHead(
         self, request: pb.GetHeadRequest, context: grpc.ServicerContext
     ) -> pb.GetHeadResponse:
-        state = self._chain.state
-        head = self._chain.head()
+        state, head = self._chain.current()
         validators = state.validators_for(state.height + 1)
         block = self._store.block(head.height) if head.height else None
         return pb.GetHeadResponse(
