@@ -25,7 +25,6 @@ from straits.consensus.v1 import consensus_service_pb2 as service_pb
 from straits.consensus.v1 import consensus_service_pb2_grpc as service_grpc
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
-from ledger import codec
 from ledger.block import Block
 from ledger.errors import StraitsError
 from ledger.transaction import Transaction
@@ -129,9 +128,7 @@ class PeerLink:
                 service_pb.ShareTransactionsRequest(transactions=transactions),
             )
         if messages:
-            request = service_pb.DeliverRequest(
-                messages=[codec.decode(consensus_pb.ConsensusMessage, m) for m in messages]
-            )
+            request = service_pb.DeliverRequest(messages=messages)
             if self._call(self._stub.Deliver, request):
                 self.stats.delivered += len(messages)
 

@@ -267,7 +267,7 @@ class ConsensusServicer(consensus_service_grpc.ConsensusServiceServicer):
         self, request: consensus_service_pb.DeliverRequest, context: grpc.ServicerContext
     ) -> consensus_service_pb.DeliverResponse:
         for message in request.messages:
-            self._deliver(message.SerializeToString())
+            self._deliver(message)
         return consensus_service_pb.DeliverResponse()
 
     def ShareTransactions(
