@@ -22,7 +22,7 @@ from pathlib import Path
 
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
-from clients.bench.network import free_base_port, peak_rss_mb
+from clients.bench.network import free_base_port, memory_mb, peak_rss_mb
 from clients.load.endpoints import from_network
 from clients.load.runner import LoadRun, LoadSettings
 from ledger import block as blocks
@@ -43,13 +43,6 @@ VALID_FOR = 200
 LOAD = LoadSettings(via="validators", rate=300, batch=50, duration=30.0, drain=10.0)
 TARGET_MB = 250
 BANKS = ("bank-a", "bank-b", "bank-c")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def fill(directory: Path, count: int) -> int:
@@ -132,10 +125,10 @@ def run() -> dict:
             pid = next(
                 r.process.pid for r in launcher.running.values() if r.spec.kind == "validator"
             )
-            at_start = rss_mb(pid)
+            at_start = memory_mb(pid, "VmRSS")
             with open(os.devnull, "w") as quiet:
                 LoadRun(LOAD, from_network(layout.directory), out=quiet).run(threading.Event())
-            after_load = rss_mb(pid)
+            after_load = memory_mb(pid, "VmRSS")
             peak = peak_rss_mb(pid)
         finally:
             launcher.stop()

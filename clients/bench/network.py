@@ -68,11 +68,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str) -> float:
+    """A memory figure of /proc/<pid>/status in MB: VmRSS (now) or VmHWM (peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    return memory_mb(pid, "VmHWM")
 
 
 def verify_cost_us(samples: int = 2000) -> float:
@@ -105,21 +110,21 @@ class BenchNetwork:
     def __enter__(self) -> BenchNetwork:
         self.nodes = self.launcher.start()
         self.endpoints: Endpoints = from_network(self.layout.directory)
+        self._channel = open_channel(self.endpoints.validators[0], self.endpoints.regulator_tls)
+        self.regulator = RegulatorClient(self._channel)
         return self
 
     def __exit__(self, *_: object) -> None:
+        self._channel.close()
         self.launcher.stop()
 
     def pids(self, kind: str) -> list[int]:
         return [r.process.pid for r in self.launcher.running.values() if r.spec.kind == kind]
 
     def committed_between(self, low: int, high: int) -> int:
-        regulator = RegulatorClient(
-            open_channel(self.endpoints.validators[0], self.endpoints.regulator_tls)
-        )
         count, height = 0, low + 1
         while height <= high:
-            views = regulator.blocks(height, 256)
+            views = self.regulator.blocks(height, 256)
             if not views:
                 break
             count += sum(len(v.transaction_ids) for v in views)
@@ -127,10 +132,7 @@ class BenchNetwork:
         return count
 
     def head(self) -> int:
-        regulator = RegulatorClient(
-            open_channel(self.endpoints.validators[0], self.endpoints.regulator_tls)
-        )
-        return regulator.head().height
+        return self.regulator.head().height
 
     def run(self, settings: LoadSettings) -> RunResult:
         with open(os.devnull, "w") as quiet:
