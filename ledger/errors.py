@@ -2,7 +2,7 @@
 
 Every error the core raises derives from ``StraitsError``, carries a stable
 machine-readable ``code`` and says what was expected and what came. Services map
-the classes below to gRPC status codes in one table (``services.errors``).
+the classes below to gRPC status codes in one table (``services.common.errors``).
 
 Two families matter to block building:
 

@@ -32,9 +32,9 @@ from ledger.keys import PrivateKey
 from ledger.state import NORMAL, State
 from ledger.store import SqliteStore
 from ledger.transaction import Transaction, sign
-from services.config import load_config
-from services.launcher import Launcher
-from services.network_setup import NetworkPlan, init_network
+from services.common.config import load_config
+from services.network.launcher import Launcher
+from services.network.setup import NetworkPlan, init_network
 
 STORED = 1_000_000
 BLOCK = 2_000

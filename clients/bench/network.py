@@ -27,9 +27,9 @@ from clients.load.output import write_chart
 from clients.load.runner import LoadRun, LoadSettings, RunResult
 from clients.sdk import RegulatorClient, open_channel
 from ledger.keys import PrivateKey
-from services import network_setup
-from services.launcher import Launcher
-from services.network_setup import NetworkPlan, init_network
+from services.network import setup as network_setup
+from services.network.launcher import Launcher
+from services.network.setup import NetworkPlan, init_network
 
 SIZES = (1, 4, 7)
 BANKS = 3

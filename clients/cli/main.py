@@ -1,5 +1,8 @@
 """The ``straits`` command: one argparse subcommand per module in ``clients.cli.commands``.
 
+The node commands (``straits validator|bank|issuer``) are the servers' own entry points
+(``services.run``); the CLI only dispatches to them.
+
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``run`` to a function taking the parsed arguments and returning the exit status.
 Errors of the Straits hierarchy end the command with their message and status 1;
@@ -12,9 +15,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import governance, load, network, nodes, payments, validators
+from clients.cli.commands import governance, load, network, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
+from services import run as nodes
 
 COMMANDS = (network, nodes, payments, governance, validators, load)
 

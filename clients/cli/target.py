@@ -18,8 +18,8 @@ import grpc
 
 from clients.sdk import open_channel
 from ledger.errors import expected
-from services.errors import ConfigError
-from services.tls import TlsFiles
+from wire.errors import ConfigError
+from wire.tls import TlsFiles
 
 
 @dataclass(frozen=True)

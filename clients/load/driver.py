@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ledger.errors import expected
-from services.errors import ConfigError
+from wire.errors import ConfigError
 
 # How long the open loop waits before asking again for a free slot.
 _RETRY_S = 0.001

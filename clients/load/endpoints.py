@@ -17,9 +17,9 @@ from pathlib import Path
 from clients.cli.target import network_index
 from ledger import genesis
 from ledger.errors import expected
-from services.config import load_config
-from services.errors import ConfigError
-from services.tls import TlsFiles
+from services.common.config import load_config
+from wire.errors import ConfigError
+from wire.tls import TlsFiles
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from clients.load.workload import Workload
 from clients.sdk import IssuerClient, RegulatorClient, open_channel
 from ledger.errors import expected
 from ledger.keys import PrivateKey
-from services.errors import ConfigError
-from services.tls import TlsFiles
+from wire.errors import ConfigError
+from wire.tls import TlsFiles
 
 MAX_DURATION_S = 3600.0
 MAX_COUNT = 10_000_000

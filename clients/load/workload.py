@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.errors import expected
-from services.errors import ConfigError
+from wire.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Python SDK for Straits: typed clients over the public gRPC API.
 
     from clients.sdk import BankClient, open_channel
-    from services.tls import TlsFiles
+    from wire.tls import TlsFiles
 
     channel = open_channel("127.0.0.1:7105", TlsFiles(ca, certificate, key))
     bank = BankClient(channel)

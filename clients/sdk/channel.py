@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from services.errors import details_of
-from services.tls import TlsFiles, channel_credentials
+from wire.status import details_of
+from wire.tls import TlsFiles, channel_credentials
 
 DEFAULT_TIMEOUT_S = 10.0
 # Calls that wait for a block: a few round timeouts, not forever.

@@ -16,13 +16,13 @@ from pathlib import Path
 import grpc
 
 from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
-from services import network_setup
-from services.config import NodeKind, load_config
-from services.network_setup import NetworkLayout, NetworkPlan, init_network
-from services.node.bank import BankNode
-from services.node.issuer import IssuerNode
-from services.node.validator import ValidatorNode
-from services.tls import TlsFiles
+from services.common.config import NodeKind, load_config
+from services.network import setup as network_setup
+from services.network.setup import NetworkLayout, NetworkPlan, init_network
+from services.participant.bank.node import BankNode
+from services.participant.central_bank.node import IssuerNode
+from services.validator.node import ValidatorNode
+from wire.tls import TlsFiles
 
 # Nodes of a 4-validator network with `banks` banks, plus their metrics ports.
 PORT_SPAN = 140

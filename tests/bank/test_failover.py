@@ -13,9 +13,9 @@ import pytest
 from straits.bank.v1 import bank_pb2 as pb
 
 from clients.sdk import ApiError
-from services.node.bank import BankNode
-from services.node.participant import ParticipantSettings
-from services.node.validator import ValidatorNode
+from services.participant.bank.node import BankNode
+from services.participant.node import ParticipantSettings
+from services.validator.node import ValidatorNode
 from tests.bank.network import Network, running_network
 
 

@@ -17,9 +17,9 @@ from straits.bank.v1 import bank_pb2 as pb
 from straits.ledger.v1 import block_pb2
 
 from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
-from services.network_setup import NetworkLayout, NetworkPlan, init_network
-from services.tls import TlsFiles
+from services.network.setup import NetworkLayout, NetworkPlan, init_network
 from tests.bank.network import free_base_port
+from wire.tls import TlsFiles
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 ``LedgerChain`` gives the cluster the same face as ``ToyChain`` but every block is
 built and checked by ``ledger.execute`` (admission, signatures, business rules,
-queues, state root) through the validator's own ``Chain`` (services/node/chain.py),
+queues, state root) through the validator's own ``Chain`` (services/validator/chain.py),
 so the replicated state the properties look at is the one a validator keeps.
 """
 
@@ -17,7 +17,7 @@ from ledger.keys import PublicKey
 from ledger.state import State
 from ledger.store import MemoryStore
 from ledger.transaction import Transaction
-from services.node.chain import Chain
+from services.validator.chain import Chain
 from tests.consensus.keys import cached, participant_key
 
 

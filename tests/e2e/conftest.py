@@ -13,10 +13,10 @@ import grpc
 import pytest
 
 from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
-from services.launcher import Launcher, NodeSpec
-from services.network_setup import NetworkLayout, NetworkPlan, init_network
-from services.tls import TlsFiles
+from services.network.launcher import Launcher, NodeSpec
+from services.network.setup import NetworkLayout, NetworkPlan, init_network
 from tests.bank.network import free_base_port
+from wire.tls import TlsFiles
 
 
 @dataclass

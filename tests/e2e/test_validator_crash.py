@@ -10,7 +10,7 @@ from collections import Counter
 from straits.bank.v1 import bank_pb2
 
 from clients.sdk.bank import Instruction
-from services.launcher import healthy
+from services.network.launcher import healthy
 from tests.e2e.conftest import ProcessNetwork
 
 BANKS = ("bank-a", "bank-b", "bank-c")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services import metrics
-from services.config import NodeConfig
-from services.metrics import Sample
-from services.prometheus_config import metrics_address
+from services.common import metrics
+from services.common.config import NodeConfig
+from services.common.metrics import Sample
+from services.network.prometheus import metrics_address
 
 
 def scrape(config: NodeConfig) -> list[Sample]:

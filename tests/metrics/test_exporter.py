@@ -9,7 +9,7 @@ from __future__ import annotations
 from straits.bank.v1 import bank_pb2 as bank_pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
-from services.config import NodeConfig
+from services.common.config import NodeConfig
 from tests.bank.network import Network
 from tests.metrics.scrape import Sample, scrape, value
 

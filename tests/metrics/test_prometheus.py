@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from services import prometheus_config
+from services.network import prometheus as prometheus_config
 from tests.bank.network import Network
 
 RULES_TEST = prometheus_config.RULES.with_name("rules_test.yml")

@@ -12,7 +12,7 @@ from ledger.errors import QuorumError
 from ledger.execute import InlineCheck
 from ledger.state import State
 from ledger.store import MemoryStore
-from services.node.chain import Chain
+from services.validator.chain import Chain
 from tests.ledger.conftest import VALIDATORS, key
 from tests.ledger.conftest import Chain as Signer
 

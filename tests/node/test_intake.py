@@ -9,8 +9,8 @@ import pytest
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as pb
 
-from services.errors import OverloadedError
-from services.node.intake import Intake
+from services.common.errors import OverloadedError
+from services.validator.intake import Intake
 
 
 class RecordingAdmitter:

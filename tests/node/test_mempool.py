@@ -7,7 +7,7 @@ from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger.keys import PrivateKey
 from ledger.transaction import Transaction, sign
-from services.node.mempool import Admission, Mempool
+from services.validator.mempool import Admission, Mempool
 
 CHAIN = "straits-test"
 PAYER_KEY = PrivateKey.from_seed(bytes(32))

@@ -8,8 +8,8 @@ import pytest
 from ledger.consensus import Ready
 from ledger.consensus.application import ChainHead
 from ledger.errors import StoreError
-from services.node.driver import Driver, Timing
-from services.node.mempool import Mempool
+from services.validator.loop import Driver, Timing
+from services.validator.mempool import Mempool
 from tests.ledger.conftest import Chain as Signer
 
 

@@ -17,9 +17,9 @@ from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 
 from ledger.keys import PrivateKey
 from ledger.transaction import Transaction, sign
-from services.node.validator_service import MAX_SUBMISSION
-from services.tls import TlsFiles, secure_channel
+from services.validator.servicers import MAX_SUBMISSION
 from tests.bank.network import Network, running_network
+from wire.tls import TlsFiles, secure_channel
 
 REFUSED = pb.SUBMISSION_STATUS_REFUSED
 

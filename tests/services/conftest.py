@@ -19,11 +19,11 @@ from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger.errors import UnknownAccountError
-from services.auth import caller_of
-from services.errors import UnavailableError
-from services.pki import CertificateAuthority, Credential, Identity, Role
-from services.server import ServerSettings, Service, create_server
-from services.tls import TlsFiles, channel_credentials
+from services.common.auth import caller_of
+from services.common.errors import UnavailableError
+from services.common.pki import CertificateAuthority, Credential, Identity, Role
+from services.common.server import ServerSettings, Service, create_server
+from wire.tls import TlsFiles, channel_credentials
 
 NODE = "bank-a"  # the test server acts as bank-a's node
 KNOWN_ACCOUNTS = ("bank-a", "bank-b", "central-bank")

@@ -9,10 +9,11 @@ from straits.consensus.v1 import consensus_service_pb2
 from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
-from services.auth import RULES, Caller, check, rule_for
-from services.errors import AccessDeniedError, details_of
-from services.pki import Role
+from services.common.auth import RULES, Caller, check, rule_for
+from services.common.errors import AccessDeniedError
+from services.common.pki import Role
 from tests.services.conftest import Pki
+from wire.status import details_of
 
 TIMEOUT = 10
 OUR_SERVICES = [
@@ -34,7 +35,7 @@ def denied(call, request) -> tuple[grpc.StatusCode, str, str]:
     f"/{service.full_name}/{method.name}" for service in OUR_SERVICES for method in service.methods
 ])
 def test_every_rpc_has_a_rule(method: str) -> None:
-    assert rule_for(method), f"{method} has no row in services.auth.RULES: nobody could call it"
+    assert rule_for(method), f"{method} has no row in auth.RULES: nobody could call it"
 
 
 def test_method_without_a_rule_is_refused_to_everyone() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.config import NodeKind, load_config, parse_config, render_config
-from services.errors import ConfigError
+from services.common.config import NodeKind, load_config, parse_config, render_config
+from services.common.errors import ConfigError
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ import pytest
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger import errors as core
-from services import errors as service_errors
-from services.errors import STATUS_CODES, details_of, status_code_of, to_error_proto
-from services.pki import Role
+from services.common import errors as service_errors
+from services.common.errors import STATUS_CODES, status_code_of, to_error_proto
+from services.common.pki import Role
 from tests.services.conftest import Pki
+from wire.status import details_of
 
 C = grpc.StatusCode
 
@@ -28,7 +29,7 @@ def error_classes() -> list[type[core.StraitsError]]:
 
 @pytest.mark.parametrize("cls", error_classes(), ids=lambda c: c.__name__)
 def test_every_error_class_has_its_own_row(cls: type[core.StraitsError]) -> None:
-    assert cls in STATUS_CODES, f"{cls.__name__} needs a row in services.errors.STATUS_CODES"
+    assert cls in STATUS_CODES, f"{cls.__name__} needs a row in services.common.errors.STATUS_CODES"
 
 
 def make(cls: type[core.StraitsError]) -> core.StraitsError:

@@ -13,13 +13,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients.cli.main import main
 from ledger import genesis as ledger_genesis
 from ledger.keys import PrivateKey
-from services.config import load_config
-from services.errors import ConfigError
-from services.network_setup import NetworkPlan, bank_ids, init_network
-from services.pki import CertificateAuthority, Identity, Role, load_certificate
-from services.server import create_server
-from services.tls import TlsFiles, channel_credentials
+from services.common.config import load_config
+from services.common.errors import ConfigError
+from services.common.pki import CertificateAuthority, Identity, Role, load_certificate
+from services.common.server import create_server
+from services.network.setup import NetworkPlan, bank_ids, init_network
 from tests.services.conftest import connect
+from wire.tls import TlsFiles, channel_credentials
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 

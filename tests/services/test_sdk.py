@@ -11,9 +11,9 @@ import pytest
 from straits.bank.v1 import bank_pb2, bank_pb2_grpc
 
 from clients.sdk import ApiError, BankClient, RetryPolicy, open_channel
-from services.errors import InvalidRequestError, UnavailableError
-from services.pki import Role
-from services.server import ServerSettings, Service, create_server
+from services.common.errors import InvalidRequestError, UnavailableError
+from services.common.pki import Role
+from services.common.server import ServerSettings, Service, create_server
 from tests.services.conftest import Pki
 
 FAILURES_BEFORE_SUCCESS = 2

@@ -21,7 +21,7 @@ from clients.load.endpoints import from_network
 from clients.load.output import write_chart, write_json
 from clients.load.runner import MAX_COUNT, MAX_DURATION_S, VIA, LoadRun, LoadSettings
 from ledger.errors import expected
-from services.errors import ConfigError
+from wire.errors import ConfigError
 
 
 def register(commands: argparse._SubParsersAction) -> None:

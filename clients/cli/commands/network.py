@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from clients.cli.commands.up import register_up
-from services.network_setup import NetworkPlan, init_network
+from services.network.setup import NetworkPlan, init_network
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -31,7 +31,7 @@ from clients.cli.target import add_node_command, channel
 from clients.sdk import BankClient
 from clients.sdk.bank import Instruction
 from ledger.errors import expected
-from services.errors import InvalidRequestError
+from wire.errors import InvalidRequestError
 
 PRIORITIES = {"urgent": tx_pb.PRIORITY_URGENT, "normal": tx_pb.PRIORITY_NORMAL}
 DIRECTIONS = {"out": pb.DIRECTION_OUTGOING, "in": pb.DIRECTION_INCOMING}

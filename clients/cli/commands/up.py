@@ -20,9 +20,9 @@ from straits.bank.v1 import bank_pb2
 from clients.sdk.bank import BankClient
 from clients.sdk.channel import open_channel
 from clients.sdk.issuer import IssuerClient
-from services.launcher import Launcher, NodeSpec
-from services.network_setup import NetworkPlan, init_network
-from services.tls import TlsFiles
+from services.network.launcher import Launcher, NodeSpec
+from services.network.setup import NetworkPlan, init_network
+from wire.tls import TlsFiles
 
 OPENING_BALANCE = 1_000_000_00  # minor units: 1,000,000.00 per bank
 

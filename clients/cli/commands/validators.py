@@ -18,8 +18,8 @@ from clients.cli.target import add_node_command, network_index
 from clients.sdk import ApiError, RegulatorClient, open_channel
 from ledger.errors import expected
 from ledger.keys import PublicKey
-from services.errors import ConfigError, UnavailableError
-from services.tls import TlsFiles
+from wire.errors import ConfigError, UnavailableError
+from wire.tls import TlsFiles
 
 HEALTH_TIMEOUT_S = 2.0
 

@@ -1,0 +1,160 @@
+"""The intake: one worker thread that runs admission for every batch that arrives.
+
+gRPC handler threads do not admit transactions themselves. A submission from a
+bank or the central bank is queued and its handler waits for the answer; a batch
+shared by another validator is queued and its handler returns at once. Either
+way the handlers stay free, so a consensus message never waits for a worker
+behind a pile of signature checks, and only one thread (plus the verifier's pool,
+which runs outside the GIL) competes with the node loop for the interpreter.
+
+The queue is bounded in transactions. When it is full a submission is refused
+with RESOURCE_EXHAUSTED, telling the bank to slow down, and a shared batch is
+dropped (sharing is best effort: the validator that admitted it still holds it).
+Batches waiting together are admitted together, so the verifier sees large batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from straits.ledger.v1 import transaction_pb2 as tx_pb
+from straits.validator.v1 import validator_pb2 as validator_pb
+
+from services.common.errors import OverloadedError, UnavailableError
+from services.validator.admission import Admitter
+
+log = logging.getLogger(__name__)
+
+Results = list[validator_pb.SubmissionResult]
+
+
+@dataclass
+class _Batch:
+    signed: Sequence[tx_pb.SignedTransaction]
+    sender: str | None
+    answer: Future[Results] | None
+
+
+@dataclass
+class IntakeStats:
+    admitted_batches: int = 0
+    shared_dropped: int = 0
+    submissions_refused: int = 0
+    queued: int = field(default=0)
+
+
+class Intake:
+    def __init__(self, admitter: Admitter, *, capacity: int, merge_limit: int = 4096) -> None:
+        self._admitter = admitter
+        self.capacity = capacity
+        self._merge_limit = merge_limit
+        self._batches: deque[_Batch] = deque()
+        self._queued = 0
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
+        self.stats = IntakeStats()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            waiting, self._batches = list(self._batches), deque()
+            self._wake.notify()
+        # Whoever still waits is told now, not at its deadline: nothing of theirs was kept.
+        for batch in waiting:
+            if batch.answer is not None and not batch.answer.done():
+                batch.answer.set_exception(
+                    UnavailableError("expected a running validator; it is stopping")
+                )
+        self._thread.join(timeout=10)
+
+    def submit(
+        self, signed: Sequence[tx_pb.SignedTransaction], *, sender: str, timeout: float
+    ) -> Results:
+        """Admit a bank's or the central bank's batch; waits for the per-item results."""
+        answer: Future[Results] = Future()
+        if self._stopped:
+            raise UnavailableError("expected a running validator; it is stopping")
+        if not self._enqueue(_Batch(signed, sender, answer)):
+            self.stats.submissions_refused += 1
+            raise OverloadedError(
+                f"expected room for {len(signed)} transactions in the validator's intake "
+                f"(capacity {self.capacity}); retry shortly"
+            )
+        try:
+            return answer.result(timeout=timeout)
+        except TimeoutError:
+            # Re-sending the same signed transactions is safe: the retry is answered
+            # ALREADY_PENDING or ALREADY_COMMITTED for what this attempt admitted.
+            raise UnavailableError(
+                f"expected admission within the call's deadline ({timeout:.1f} s); retry"
+            ) from None
+
+    def share(self, signed: Sequence[tx_pb.SignedTransaction]) -> bool:
+        """Queue another validator's batch; False when it was dropped for lack of room."""
+        if self._enqueue(_Batch(signed, None, None)):
+            return True
+        self.stats.shared_dropped += len(signed)
+        return False
+
+    def _enqueue(self, batch: _Batch) -> bool:
+        with self._wake:
+            if self._stopped or (
+                self._queued and self._queued + len(batch.signed) > self.capacity
+            ):
+                return False
+            self._batches.append(batch)
+            self._queued += len(batch.signed)
+            self.stats.queued = self._queued
+            self._wake.notify()
+        return True
+
+    def _take(self) -> list[_Batch] | None:
+        with self._wake:
+            while not self._batches and not self._stopped:
+                self._wake.wait()
+            if self._stopped:
+                return None
+            taken, count = [], 0
+            while self._batches and (
+                not taken or count + len(self._batches[0].signed) <= self._merge_limit
+            ):
+                batch = self._batches.popleft()
+                taken.append(batch)
+                count += len(batch.signed)
+            self._queued -= count
+            self.stats.queued = self._queued
+            return taken
+
+    def _run(self) -> None:
+        while (taken := self._take()) is not None:
+            try:
+                self._admit(taken)
+            except Exception as error:  # every waiting handler must hear of it
+                log.exception("intake: admission failed")
+                for batch in taken:
+                    if batch.answer is not None and not batch.answer.done():
+                        batch.answer.set_exception(error)
+
+    def _admit(self, taken: list[_Batch]) -> None:
+        # One admission call per kind of sender keeps the rules of each (a bank's batch
+        # is checked against its signer and business rules; a shared one is not).
+        for sender in dict.fromkeys(b.sender for b in taken):
+            group = [b for b in taken if b.sender == sender]
+            signed = [s for b in group for s in b.signed]
+            results = self._admitter.admit(signed, sender=sender, check_rules=sender is not None)
+            self.stats.admitted_batches += len(group)
+            start = 0
+            for batch in group:
+                end = start + len(batch.signed)
+                if batch.answer is not None:
+                    batch.answer.set_result(results[start:end])
+                start = end
