@@ -19,8 +19,9 @@ from clients.cli.commands import governance, load, network, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 from services import run as nodes
+from services.network import pki_commands
 
-COMMANDS = (network, nodes, payments, governance, validators, load)
+COMMANDS = (network, nodes, pki_commands, payments, governance, validators, load)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ from ledger.errors import expected
 from services.common.errors import AccessDeniedError, BadCertificateError, abort
 from services.common.handlers import wrap_handler
 from services.common.pki import Identity, Role, common_name_of, identity_of
+from services.common.revocation import RevocationList
 
 VALIDATOR, CENTRAL_BANK, BANK, REGULATOR, CLIENT = (
     Role.VALIDATOR, Role.CENTRAL_BANK, Role.BANK, Role.REGULATOR, Role.CLIENT)
@@ -42,6 +43,7 @@ class Caller:
     participant_id: str
     role: Role
     name: str  # the certificate's common name, for logs
+    serial: int = 0  # the certificate's serial number, what a revocation names
 
     @property
     def sees_all(self) -> bool:
@@ -96,7 +98,8 @@ def _caller_from_pem(pem: bytes) -> Caller:
     # A connection's certificate is the same on every call: parse it once.
     certificate = x509.load_pem_x509_certificate(pem)
     identity: Identity = identity_of(certificate)
-    return Caller(identity.participant_id, identity.role, common_name_of(certificate))
+    return Caller(identity.participant_id, identity.role, common_name_of(certificate),
+                  certificate.serial_number)
 
 
 def caller_of(context: grpc.ServicerContext) -> Caller:
@@ -124,13 +127,33 @@ def check(caller: Caller, method: str, node_participant: str,
         )
 
 
+# Raises ``AccessDeniedError`` when the caller is not, now, what its certificate says
+# (a validator removed from the set, a bank never admitted or suspended from paying).
+Membership = Callable[[Caller, str], None]
+
+
 class AuthInterceptor(grpc.ServerInterceptor):
-    """Refuses, before the servicer runs, every call the caller's role may not make."""
+    """Refuses, before the servicer runs, every call the caller may not make: a revoked
+    certificate, a role the method's rule leaves out, a participant the ledger does not
+    (or no longer) know in that role."""
 
     def __init__(self, node_participant: str,
-                 rules: Mapping[str, frozenset[Role]] = RULES) -> None:
+                 rules: Mapping[str, frozenset[Role]] = RULES, *,
+                 revocations: RevocationList | None = None,
+                 membership: Membership | None = None) -> None:
         self._node_participant = node_participant
         self._rules = rules
+        self._revocations = revocations
+        self._membership = membership
+
+    def _check(self, context: grpc.ServicerContext, method: str) -> None:
+        caller = caller_of(context)
+        if self._revocations is not None and self._revocations.is_revoked(caller.serial):
+            raise AccessDeniedError(
+                f"the certificate {caller.name!r} (serial {caller.serial:x}) has been revoked")
+        check(caller, method, self._node_participant, self._rules)
+        if self._membership is not None:
+            self._membership(caller, method)
 
     def intercept_service(
         self,
@@ -145,7 +168,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         def guard(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             def guarded(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
-                    check(caller_of(context), method, self._node_participant, self._rules)
+                    self._check(context, method)
                 except (AccessDeniedError, BadCertificateError) as error:
                     abort(context, error)
                 return behavior(request, context)

@@ -65,10 +65,13 @@ class NodeConfig:
     tls: TlsFiles
     validators: tuple[Peer, ...]
     metrics_port: int = 0
+    # The CA's revocation list (``straits pki revoke``); None: this node revokes nothing.
+    revocations: Path | None = None
 
     @property
     def server_settings(self) -> ServerSettings:
-        return ServerSettings(participant_id=self.id, listen=self.listen, tls=self.tls)
+        return ServerSettings(participant_id=self.id, listen=self.listen, tls=self.tls,
+                              revocations=self.revocations)
 
     @property
     def peers(self) -> tuple[Peer, ...]:
@@ -77,7 +80,7 @@ class NodeConfig:
 
 
 _TOP = ("kind", "id", "listen", "data_dir", "genesis", "ledger_key", "metrics_port",
-        "tls", "validators")
+        "revocations", "tls", "validators")
 _TLS = ("ca", "certificate", "key")
 _PEER = ("id", "address")
 
@@ -163,6 +166,9 @@ def parse_config(document: Mapping[str, Any], base: Path) -> NodeConfig:
         ),
         validators=tuple(peers),
         metrics_port=metrics_port,
+        # May not exist yet: a network that never revoked a certificate has no list.
+        revocations=(base / _string(document, "revocations", "revocations")
+                     if "revocations" in document else None),
     )
 
 
@@ -197,6 +203,8 @@ def render_config(config: NodeConfig, base: Path) -> str:
         f"genesis = {_toml_value(rel(config.genesis))}",
         f"ledger_key = {_toml_value(rel(config.ledger_key))}",
         f"metrics_port = {config.metrics_port}",
+        *([f"revocations = {_toml_value(rel(config.revocations))}"]
+          if config.revocations is not None else []),
         "",
         "[tls]",
         f"ca = {_toml_value(rel(config.tls.ca))}",

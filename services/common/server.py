@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.auth import AuthInterceptor
+from services.common.auth import AuthInterceptor, Membership
 from services.common.errors import ErrorInterceptor, UnavailableError
+from services.common.pki import load_certificate
+from services.common.revocation import RevocationList
 from wire.tls import TlsFiles, server_credentials
 
 # Large enough for a batch of a few thousand transfers, small enough to bound memory.
@@ -41,18 +44,23 @@ class ServerSettings:
     listen: str
     tls: TlsFiles
     max_workers: int = 16
+    revocations: Path | None = None  # the CA's revocation list, reloaded as it changes
 
 
 def create_server(
     settings: ServerSettings,
     services: Sequence[Service],
     health_servicer: health.HealthServicer | None = None,
+    membership: Membership | None = None,
 ) -> tuple[grpc.Server, int]:
+    revocations = RevocationList(settings.revocations, load_certificate(settings.tls.ca))
+    auth = AuthInterceptor(settings.participant_id, revocations=revocations,
+                           membership=membership)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
         # The auth check runs first, so a caller who may not call a method learns
         # nothing from it, not even whether its request parsed.
-        interceptors=[AuthInterceptor(settings.participant_id), ErrorInterceptor()],
+        interceptors=[auth, ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -8,6 +8,7 @@ base port. The layout (paths relative to the directory):
     genesis.json                  the network's founding file (ledger.genesis)
     network.json                  index: every node's id, kind, address, config
     pki/ca.crt, pki/ca.key        the network CA (the key issues later certificates)
+    pki/revoked.crl               the CA's revocation list, once ``straits pki revoke`` ran
     nodes/<id>/node.toml          config of a validator, the central bank or a bank
     nodes/<id>/ledger.key         the participant's ledger signing key (PEM)
     nodes/<id>/tls.crt, tls.key   the node's TLS certificate, straits://<role>/<id>
@@ -49,6 +50,7 @@ from wire.tls import TlsFiles
 METRICS_OFFSET = 100
 CENTRAL_BANK_ID = "central-bank"
 REGULATOR_ID = "regulator"
+REVOCATIONS = "revoked.crl"
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
             tls=tls_for(folder, Identity(node_id, role_of[kind]), "tls"),
             validators=peers,
             metrics_port=port_of[node_id] + METRICS_OFFSET,
+            revocations=directory / "pki" / REVOCATIONS,
         )
         configs.append((config, folder / "node.toml"))
 

@@ -32,6 +32,7 @@ from services.validator.chain import Chain
 from services.validator.commits import CommitFeed
 from services.validator.intake import Intake
 from services.validator.loop import Driver, Timing
+from services.validator.membership import membership_check
 from services.validator.mempool import Mempool
 from services.validator.metrics import start_validator_metrics
 from services.validator.peers import Peers
@@ -137,7 +138,9 @@ class ValidatorNode:
                 ),
             ),
         ]
-        self.server, self.port = create_server(config.server_settings, services)
+        self.server, self.port = create_server(
+            config.server_settings, services, membership=membership_check(lambda: chain.state)
+        )
         self.metrics = start_validator_metrics(self)
         self._running = True
         intake.start()
