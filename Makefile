@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus
+.PHONY: setup gen test test-fast lint run bench bench-core soak soak-network vectors clean prometheus
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -59,6 +59,11 @@ soak: setup
 # The whole benchmark: core, then fresh networks of real processes; under 10 minutes.
 bench: setup
 	$(PY) -m clients.bench.suite
+
+# 30 minutes of steady load through the bank nodes (MINUTES=N, RATE=N to change), with
+# the validators' memory and the finality p99 per minute; fails on drift. Not in make test.
+soak-network: setup
+	$(PY) -m clients.bench.soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),400)
 
 bench-core: setup
 	$(PY) -m clients.bench.core

@@ -40,16 +40,19 @@ def machine() -> dict[str, object]:
     }
 
 
-def latency_per_second(samples: Sequence[Sample], start: float) -> list[dict[str, float]]:
-    """p50 / p99 of the payments that settled in each second from ``start``."""
+def latency_per_second(samples: Sequence[Sample], start: float,
+                       width: float = 1.0) -> list[dict[str, float]]:
+    """p50 / p99 of the payments that settled in each ``width`` seconds from ``start``
+    (``second`` names the bin's first second)."""
     bins: dict[int, list[float]] = {}
     for s in samples:
         if s.status == SETTLED and s.submitted >= start:
-            bins.setdefault(int(s.finished - start), []).append((s.finished - s.submitted) * 1e3)
+            bins.setdefault(int((s.finished - start) // width),
+                            []).append((s.finished - s.submitted) * 1e3)
     out = []
-    for second in range(max(bins, default=-1) + 1):
-        values = sorted(bins.get(second, []))
-        out.append({"second": second, "settled": len(values),
+    for index in range(max(bins, default=-1) + 1):
+        values = sorted(bins.get(index, []))
+        out.append({"second": round(index * width), "settled": len(values),
                     "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)})
     return out
 

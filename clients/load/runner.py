@@ -118,6 +118,7 @@ class LoadRun:
             "offered_missed": offered.missed,
             "rate_held": not (short or offered.missed) if s.rate else None,
             "latency_per_second": latency_per_second(recorder.samples, started + s.warmup),
+            "latency_per_minute": latency_per_second(recorder.samples, started + s.warmup, 60.0),
             "block_stream_interruptions": follower.interruptions,
         }
         text = render(report) + render_extra(recorder.bad, offered.per_second, offered.missed,
