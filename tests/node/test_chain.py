@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from ledger import block as blocks
+from ledger.chain import Chain
 from ledger.consensus import BuildProposal
 from ledger.errors import QuorumError
 from ledger.execute import InlineCheck
 from ledger.state import State
 from ledger.store import MemoryStore
-from services.validator.chain import Chain
 from tests.ledger.conftest import VALIDATORS, key
 from tests.ledger.conftest import Chain as Signer
 

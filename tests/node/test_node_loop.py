@@ -39,6 +39,9 @@ class FailingChain:
     def head(self) -> ChainHead:
         return ChainHead(0, b"", "")
 
+    def add_listener(self, listener) -> None:  # type: ignore[no-untyped-def]
+        pass
+
     def commit(self, block):  # type: ignore[no-untyped-def]
         raise StoreError("expected room on the disk, got none")
 
