@@ -1,9 +1,9 @@
 """What the engine asks the runtime to do, and the counters it keeps for metrics.
 
-A ``Ready`` is carried out in this order: persist ``last_signed`` (before any
-message leaves), apply and store ``committed`` blocks, send ``messages``, start
-the ``fetch`` and the ``build``; then, if anything was committed, call
-``Engine.advance()`` and carry out its ``Ready`` the same way.
+``Runner`` (``runner.py``) carries a ``Ready`` out, in the order safety needs:
+persist ``last_signed`` (before any message leaves), send ``messages``, commit the
+``committed`` blocks, start the ``fetch`` and the ``build``; then, if anything was
+committed, call ``Engine.advance()`` and carry out its ``Ready`` the same way.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 Every input — a peer's message, a tick of the clock, new transactions in the
 mempool, a block fetched for catch-up, a proposal whose batching delay is over —
-becomes an event on one queue. The loop takes events one at a time, hands each to
-the engine and carries out the ``Ready`` it returns in the order the engine
-requires: persist the last-signed record, commit blocks, send messages, start a
-fetch, build a proposal, then ``advance`` after a commit. Because only this thread
-touches the engine and the chain, neither needs a lock.
+becomes a typed event on one queue. The loop takes events one at a time, hands
+each to the engine and gives the ``Ready`` it returns to the consensus ``Runner``
+(``ledger/consensus/runner.py``), the same one the simulated network runs: it
+persists the last-signed record, sends, commits through ``Chain.commit``, starts
+a fetch, asks for a proposal, and advances after a commit. Because only this
+thread touches the engine and the chain, neither needs a lock.
 
 A proposal is not built the moment the engine asks: it waits until
 ``block_interval`` has passed since the last commit or a full block's worth of
@@ -19,21 +20,59 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.block import Block
-from ledger.consensus import BuildProposal, Engine, FetchBlocks, Ready
+from ledger.chain import Chain, CommitListener
+from ledger.consensus import BuildProposal, Engine, FetchBlocks, Ready, Runner
 from ledger.execute import Execution
 from ledger.store import Store
-from services.validator.chain import Chain
 from services.validator.mempool import Mempool
 from services.validator.peers import Peers
 
 log = logging.getLogger(__name__)
 
-CommitListener = Callable[[Block, Execution], None]
+
+# --- the events the loop takes, one at a time ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """The engine's first event, queued before anything can deliver a message to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionsArrived:
+    """The mempool gained transactions."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageArrived:
+    data: bytes  # an encoded consensus message, as a peer sent it
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFetched:
+    block: Block  # a committed block a sync worker brought, not yet checked
+
+
+@dataclass(frozen=True, slots=True)
+class BuildDue:
+    """The batching delay of a proposal the engine asked for is over."""
+
+
+Event = Start | Stop | Tick | TransactionsArrived | MessageArrived | BlockFetched | BuildDue
 
 
 @dataclass(frozen=True)
@@ -58,17 +97,21 @@ class Driver:
     ) -> None:
         self._engine = engine
         self._chain = chain
-        self._store = store
         self._mempool = mempool
         self._peers = peers
         self._timing = timing
         self._decode_block = decode_block
         self._clock = clock  # block timestamps only
         self._monotonic = monotonic  # intervals: immune to the wall clock being stepped
-        self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
-        # The engine's first event, queued before anything can deliver a message to it.
-        self._events.put(("start", None))
-        self._listeners: list[CommitListener] = []
+        self._runner = Runner(
+            engine,
+            store=store,
+            transport=_Transport(peers, self._start_fetch),
+            chain=chain,
+            proposer=_Proposer(self),
+        )
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._events.put(Start())
         self._pending_build: BuildProposal | None = None
         self._round_seen = 0
         self._last_commit = monotonic()
@@ -80,11 +123,14 @@ class Driver:
         self._stopped = threading.Event()
         self._loop = threading.Thread(target=self._run, name="node-loop", daemon=True)
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+        # First of the chain's listeners: the mempool is clean before anyone hears of the block.
+        chain.add_listener(self._committed)
 
     # --- life cycle ------------------------------------------------------------------
 
     def add_listener(self, listener: CommitListener) -> None:
-        self._listeners.append(listener)
+        """Hear of every committed block; a listener that fails is logged, not fatal."""
+        self._chain.add_listener(_guarded(listener))
 
     def start(self) -> None:
         self._loop.start()
@@ -92,17 +138,17 @@ class Driver:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._events.put(("stop", None))
+        self._events.put(Stop())
         self._loop.join(timeout=5)
         self._ticker.join(timeout=5)
 
     # --- inputs, from any thread -----------------------------------------------------
 
     def deliver(self, message: bytes) -> None:
-        self._events.put(("message", message))
+        self._events.put(MessageArrived(message))
 
     def transactions_available(self) -> None:
-        self._events.put(("transactions", None))
+        self._events.put(TransactionsArrived())
 
     @property
     def engine(self) -> Engine:
@@ -112,44 +158,52 @@ class Driver:
 
     def _tick(self) -> None:
         while not self._stopped.wait(self._timing.tick_seconds):
-            self._events.put(("tick", None))
+            self._events.put(Tick())
 
     def _run(self) -> None:
         while True:
-            kind, payload = self._events.get()
-            if kind == "stop":
+            event = self._events.get()
+            if isinstance(event, Stop):
                 return
             try:
-                self._handle(kind, payload)
+                self._handle(event)
             except Exception:
                 # The engine and the chain may now disagree with the store (a block decided
                 # but not written, a signature made but not recorded): going on could stall
                 # the height for good or sign twice. Stop, as a crash would; a restart
                 # resumes from the store.
-                log.critical("node loop: event %s failed; the node stops", kind, exc_info=True)
+                log.critical(
+                    "node loop: event %s failed; the node stops",
+                    type(event).__name__,
+                    exc_info=True,
+                )
                 self.failed.set()
                 return
 
-    def _handle(self, kind: str, payload: object) -> None:
+    def _handle(self, event: Event) -> None:
         engine = self._engine
-        if kind == "message":
-            started = time.perf_counter()
-            ready = engine.receive(payload)  # type: ignore[arg-type]
-            spent = time.perf_counter() - started
-            if spent > 0.05:
-                log.debug("a consensus message took %.1f ms (round %d)", spent * 1000, engine.round)
-        elif kind == "tick":
-            ready = engine.tick()
-        elif kind == "transactions":
-            ready = engine.transactions_available()
-        elif kind == "synced":
-            ready = engine.synced(payload)  # type: ignore[arg-type]
-        elif kind == "build":
-            ready = self._build_if_due()
-        elif kind == "start":
-            ready = engine.start()
-        else:
-            raise ValueError(f"expected a known event kind, got {kind!r}")
+        match event:
+            case MessageArrived(data):
+                started = time.perf_counter()
+                ready = engine.receive(data)
+                spent = time.perf_counter() - started
+                if spent > 0.05:
+                    log.debug(
+                        "a consensus message took %.1f ms (round %d)", spent * 1000, engine.round
+                    )
+            case Tick():
+                ready = engine.tick()
+            case TransactionsArrived():
+                ready = engine.transactions_available()
+            case BlockFetched(block):
+                ready = engine.synced(block)
+            case BuildDue():
+                block = self._build_if_due()
+                ready = engine.propose(block) if block is not None else Ready()
+            case Start():
+                ready = engine.start()
+            case _:
+                raise ValueError(f"expected a known event, got {event!r}")
         if engine.round != self._round_seen:
             self._round_seen = engine.round
             if engine.round:
@@ -161,62 +215,41 @@ class Driver:
                     counters.proposals_rejected,
                     counters.messages_rejected,
                 )
-        self._carry_out(ready)
-        if self._pending_build is not None and kind in ("transactions", "tick"):
-            self._carry_out(self._build_if_due())
+        self._runner.carry_out(ready)
+        if self._pending_build is not None and isinstance(event, TransactionsArrived | Tick):
+            block = self._build_if_due()
+            if block is not None:
+                self._runner.propose(block)
 
-    def _carry_out(self, ready: Ready) -> None:
-        # First in, first out: a later Ready may carry a newer last-signed record, and
-        # the record on disk must never go back to an older one.
-        todo = deque([ready])
-        while todo:
-            ready = todo.popleft()
-            if ready.last_signed is not None:
-                self._store.save_last_signed(ready.last_signed.encode())
-            for block in ready.committed:
-                self._commit(block)
-            for outbound in ready.messages:
-                self._peers.send(outbound.data, outbound.to)
-            if ready.fetch is not None:
-                self._start_fetch(ready.fetch)
-            if ready.build is not None:
-                self._pending_build = ready.build
-                todo.append(self._build_if_due())
-            if ready.committed:
-                todo.append(self._engine.advance())
-                if len(self._mempool):
-                    # The new height starts idle; what is still waiting must wake it.
-                    todo.append(self._engine.transactions_available())
-
-    def _commit(self, block: Block) -> None:
-        started = time.perf_counter()
-        execution = self._chain.commit(block)
+    def _committed(self, block: Block, execution: Execution) -> None:
+        """After ``Chain.commit``: what the block carried leaves the mempool, timers restart."""
         log.debug(
-            "committed %d (round %d, %d transactions) in %.1f ms",
+            "committed %d (round %d, %d transactions)",
             block.height,
             block.header.round,
             len(block.transactions),
-            (time.perf_counter() - started) * 1000,
         )
         self._mempool.remove(t.id for t in block.transactions)
         self._mempool.prune_expired(block.height + 1)
         self._last_commit = self._monotonic()
         if self._pending_build is not None and self._pending_build.height <= block.height:
             self._pending_build = None
-        for listener in self._listeners:
-            try:
-                listener(block, execution)
-            except Exception:  # a broken watcher must not stop the ledger
-                log.exception("commit listener failed on block %d", block.height)
 
-    def _build_if_due(self) -> Ready:
+    # --- proposals -------------------------------------------------------------------
+
+    def _build(self, request: BuildProposal) -> Block | None:
+        """The engine asks for a block: build it once it is due, now or on a later event."""
+        self._pending_build = request
+        return self._build_if_due()
+
+    def _build_if_due(self) -> Block | None:
         request = self._pending_build
         stale = request is not None and (
             request.height != self._chain.head().height + 1 or request.round != self._engine.round
         )
         if request is None or stale:
             self._pending_build = None
-            return Ready()
+            return None
         limit = self._chain.state.parameters.max_block_transactions
         wait = self._last_commit + self._timing.block_interval_seconds - self._monotonic()
         if wait > 0 and len(self._mempool) < limit:
@@ -225,7 +258,7 @@ class Driver:
                 timer = threading.Timer(wait, self._build_due)
                 timer.daemon = True
                 timer.start()
-            return Ready()
+            return None
         self._pending_build = None
         started = time.perf_counter()
         candidates = self._mempool.take(limit, height=request.height)
@@ -240,11 +273,16 @@ class Driver:
             len(block.transactions),
             (time.perf_counter() - started) * 1000,
         )
-        return self._engine.propose(block)
+        return block
 
     def _build_due(self) -> None:
         self._build_timer_armed = False
-        self._events.put(("build", None))
+        self._events.put(BuildDue())
+
+    def _transactions_waiting(self) -> bool:
+        return len(self._mempool) > 0
+
+    # --- catch-up --------------------------------------------------------------------
 
     def _start_fetch(self, request: FetchBlocks) -> None:
         """Fetch on a worker thread; a request made while one runs follows it, not lost."""
@@ -262,7 +300,7 @@ class Driver:
                     request.from_height, request.to_height, request.peers, self._decode_block
                 )
                 for block in blocks:
-                    self._events.put(("synced", block))
+                    self._events.put(BlockFetched(block))
                 with self._fetch_lock:
                     request, self._fetch_next = self._fetch_next, None
                     if request is None:
@@ -272,3 +310,40 @@ class Driver:
             log.exception("sync worker failed")
             with self._fetch_lock:
                 self._fetch_running = False
+
+
+class _Transport:
+    """The runner's transport: messages to the peer links, fetches to a sync worker."""
+
+    def __init__(self, peers: Peers, start_fetch: Callable[[FetchBlocks], None]) -> None:
+        self._peers = peers
+        self._start_fetch = start_fetch
+
+    def send(self, data: bytes, to: str | None) -> None:
+        self._peers.send(data, to)
+
+    def fetch(self, request: FetchBlocks) -> None:
+        self._start_fetch(request)
+
+
+class _Proposer:
+    """The runner's proposer: the driver builds from its mempool once the batch is due."""
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+
+    def build(self, request: BuildProposal) -> Block | None:
+        return self._driver._build(request)
+
+    def transactions_waiting(self) -> bool:
+        return self._driver._transactions_waiting()
+
+
+def _guarded(listener: CommitListener) -> CommitListener:
+    def call(block: Block, execution: Execution) -> None:
+        try:
+            listener(block, execution)
+        except Exception:  # a broken watcher must not stop the ledger
+            log.exception("commit listener failed on block %d", block.height)
+
+    return call

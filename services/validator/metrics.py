@@ -15,12 +15,12 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Histogram
 
 from ledger.block import Block
+from ledger.chain import Chain
 from ledger.consensus import Engine
 from ledger.execute import Execution
 from ledger.verifier import BatchVerifier
 from services.common.config import NodeConfig
 from services.common.metrics import LABELS, Families, MetricsEndpoint
-from services.validator.chain import Chain
 from services.validator.intake import Intake
 from services.validator.loop import Driver
 from services.validator.mempool import Mempool

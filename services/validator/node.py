@@ -19,6 +19,7 @@ from straits.validator.v1 import validator_pb2_grpc as validator_grpc
 
 from ledger import genesis as genesis_file
 from ledger.block import Block
+from ledger.chain import Chain
 from ledger.consensus import ConsensusConfig, Engine, LastSigned
 from ledger.genesis import Parameters
 from ledger.keys import PrivateKey
@@ -28,7 +29,6 @@ from ledger.verifier import BatchVerifier
 from services.common.config import NodeConfig
 from services.common.server import Service, create_server
 from services.validator.admission import Admitter
-from services.validator.chain import Chain
 from services.validator.commits import CommitFeed
 from services.validator.intake import Intake
 from services.validator.loop import Driver, Timing

@@ -20,6 +20,7 @@ from straits.validator.v1 import validator_pb2 as pb
 from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 
 from ledger.block import Block
+from ledger.chain import Chain
 from ledger.errors import expected
 from ledger.genesis import BANK, CENTRAL_BANK, REGULATOR
 from ledger.state import State
@@ -28,7 +29,6 @@ from ledger.store.base import counterparty
 from ledger.transaction import Transaction
 from services.common.auth import Caller, caller_of
 from services.common.errors import InvalidRequestError, NotFoundError
-from services.validator.chain import Chain
 from services.validator.commits import CommitFeed, Committed
 from services.validator.intake import Intake
 from services.validator.mempool import Mempool

@@ -2,15 +2,18 @@
 
 A node's storage is its ``ToyChain`` (committed blocks) and the encoded
 ``LastSigned`` record; a crash drops the engine and anything in flight to it,
-a restart builds a new engine from that storage alone. Safety is checked on
-every commit (one block per height across honest nodes; a quorum of valid
-seals from the set of the height), and ``SafetyViolation`` names the seed.
+a restart builds a new engine from that storage alone. Every ``Ready`` is
+carried out by the consensus ``Runner``, the one the node loop runs, so the
+seeds test the production order (persist, send, commit, advance); a node can be
+made to die in the middle of carrying one out (``crash_after_sending``). Safety
+is checked on every commit (one block per height across honest nodes; a quorum
+of valid seals from the set of the height), and ``SafetyViolation`` names the seed.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,7 +22,16 @@ from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger import transaction as txs
 from ledger.block import Block, verify_seals
-from ledger.consensus import ConsensusConfig, Engine, LastSigned, Message, Ready
+from ledger.consensus import (
+    BuildProposal,
+    ConsensusConfig,
+    Engine,
+    FetchBlocks,
+    LastSigned,
+    Message,
+    Ready,
+    Runner,
+)
 from ledger.errors import InvalidMessageError, StraitsError
 from ledger.keys import PrivateKey
 from tests.consensus.keys import cached, participant_key, validator_key, validator_names
@@ -36,6 +48,10 @@ TRANSACTION_LIFETIME = 200  # within the real ledger's max_transaction_lifetime
 
 class SafetyViolation(AssertionError):
     pass
+
+
+class Crashed(Exception):
+    """The node died while carrying out a Ready: what the runner had not done yet is lost."""
 
 
 class Behaviour(Protocol):
@@ -55,6 +71,9 @@ class Node:
     chain: ToyChain | LedgerChain
     engine: Engine | None
     record: bytes | None = None  # the persisted LastSigned
+    runner: Runner | None = None
+    # Dies right after sending a message this returns True for (then forgets it).
+    crash_after: Callable[[Message], bool] | None = None
     behaviour: Behaviour | None = None
     seen: list[bytes] = field(
         default_factory=list
@@ -182,7 +201,13 @@ class Cluster:
         return node
 
     def crash(self, name: str) -> None:
-        self.nodes[name].engine = None
+        node = self.nodes[name]
+        node.engine = node.runner = None
+
+    def crash_after_sending(self, name: str, when: Callable[[Message], bool]) -> None:
+        """``name`` dies right after the first message it sends that ``when`` picks: in the
+        middle of carrying out a Ready, with what follows the send left undone."""
+        self.nodes[name].crash_after = when
 
     def restart(self, name: str) -> None:
         self._start(self.nodes[name])
@@ -211,21 +236,21 @@ class Cluster:
 
     def _start(self, node: Node) -> None:
         record = LastSigned.decode(node.record, chain_id=CHAIN_ID) if node.record else None
-        node.engine = Engine(
+        node.engine = engine = Engine(
             application=node.chain,
             identity=node.name,
             key=node.key,
             config=self.config,
             last_signed=record,
         )
-        self._carry_out(node, node.engine.start())
+        io = NodeIO(self, node)
+        node.runner = Runner(engine, store=io, transport=io, chain=io, proposer=io)
+        self._carry_out(node, engine.start())
         self._tell_pending([node])
 
     def _tell_pending(self, nodes: Iterable[Node] | None = None) -> None:
         for node in nodes or self.nodes.values():
-            if node.engine is not None and any(
-                tx.id not in node.chain.committed_ids for tx in self.pending
-            ):
+            if node.engine is not None and NodeIO(self, node).transactions_waiting():
                 self._carry_out(node, node.engine.transactions_available())
 
     def _deliver(self, node: Node, sender: str, kind: str, payload: object) -> None:
@@ -281,30 +306,11 @@ class Cluster:
             )
 
     def _carry_out(self, node: Node, ready: Ready) -> None:
-        if True:
-            if ready.last_signed is not None:
-                node.record = ready.last_signed.encode()
-            for block in ready.committed:
-                self._commit(node, block)
-            if node.honest:
-                for outbound in ready.messages:
-                    self._check_single_signature(node, outbound.data)
-            self._send_all(node, [(m.to, m.data) for m in ready.messages], rewrite=True)
-            if ready.fetch is not None:
-                request = consensus_pb.BlockRequest(
-                    from_height=ready.fetch.from_height, to_height=ready.fetch.to_height
-                )
-                self.network.send(
-                    self.now, node.name, ready.fetch.peers[0], "fetch", request.SerializeToString()
-                )
-            if ready.build is not None and node.engine is not None:
-                block = node.chain.build(ready.build, self.pending, timestamp_ms=self.now)
-                self._carry_out(node, node.engine.propose(block))
-            if not ready.committed or node.engine is None:
-                return
-            self._carry_out(node, node.engine.advance())
-            self._tell_pending([node])
-            return
+        assert node.runner is not None
+        try:
+            node.runner.carry_out(ready)
+        except Crashed:
+            self.crash(node.name)
 
     def _send_all(
         self, node: Node, messages: list[tuple[str | None, bytes]], rewrite: bool = False
@@ -333,3 +339,45 @@ class Cluster:
         node.chain.commit(block)
         if node.honest and not node.chain.money_conserved():
             raise self.fail(f"{node.name}: money not conserved at height {height}")
+
+
+class NodeIO:
+    """One simulated node's side of the ``Runner``: its record, its links and its chain."""
+
+    def __init__(self, cluster: Cluster, node: Node) -> None:
+        self._cluster = cluster
+        self._node = node
+
+    def save_last_signed(self, record: bytes) -> None:
+        self._node.record = record
+
+    def send(self, data: bytes, to: str | None) -> None:
+        cluster, node = self._cluster, self._node
+        if node.honest:
+            cluster._check_single_signature(node, data)
+        cluster._send_all(node, [(to, data)], rewrite=True)
+        if node.crash_after is not None:
+            message = cluster._decode(data)
+            if message is not None and node.crash_after(message):
+                node.crash_after = None
+                raise Crashed(node.name)
+
+    def fetch(self, request: FetchBlocks) -> None:
+        cluster = self._cluster
+        message = consensus_pb.BlockRequest(
+            from_height=request.from_height, to_height=request.to_height
+        )
+        cluster.network.send(
+            cluster.now, self._node.name, request.peers[0], "fetch", message.SerializeToString()
+        )
+
+    def commit(self, block: Block) -> None:
+        self._cluster._commit(self._node, block)
+
+    def build(self, request: BuildProposal) -> Block:
+        cluster = self._cluster
+        return self._node.chain.build(request, cluster.pending, timestamp_ms=cluster.now)
+
+    def transactions_waiting(self) -> bool:
+        committed = self._node.chain.committed_ids
+        return any(tx.id not in committed for tx in self._cluster.pending)

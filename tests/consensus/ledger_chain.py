@@ -2,7 +2,7 @@
 
 ``LedgerChain`` gives the cluster the same face as ``ToyChain`` but every block is
 built and checked by ``ledger.execute`` (admission, signatures, business rules,
-queues, state root) through the validator's own ``Chain`` (services/validator/chain.py),
+queues, state root) through the validator's own ``Chain`` (ledger/chain.py),
 so the replicated state the properties look at is the one a validator keeps.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ledger.block import Block
+from ledger.chain import Chain
 from ledger.consensus import BuildProposal, ChainHead
 from ledger.genesis import Genesis
 from ledger.keys import PublicKey
 from ledger.state import State
 from ledger.store import MemoryStore
 from ledger.transaction import Transaction
-from services.validator.chain import Chain
 from tests.consensus.keys import cached, participant_key
 
 

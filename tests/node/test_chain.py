@@ -1,18 +1,19 @@
 """The validator's chain: a proposal names what can never be in a block, so the mempool can
 let it go, and a block with a quorum of seals is applied without checking its signatures
-again while a proposal carrying forged seals is refused."""
+again while a proposal carrying forged seals is refused; listeners hear of a commit
+only once the block is stored and the head has moved."""
 
 from __future__ import annotations
 
 import pytest
 
 from ledger import block as blocks
+from ledger.chain import Chain
 from ledger.consensus import BuildProposal
 from ledger.errors import QuorumError
 from ledger.execute import InlineCheck
 from ledger.state import State
 from ledger.store import MemoryStore
-from services.validator.chain import Chain
 from tests.ledger.conftest import VALIDATORS, key
 from tests.ledger.conftest import Chain as Signer
 
@@ -60,3 +61,26 @@ def test_a_sealed_block_is_applied_and_forged_seals_are_refused(parts) -> None: 
     chain.validate(sealed(block, VALIDATORS[1:]))
     chain.commit(sealed(block, VALIDATORS[1:]))
     assert chain.state.balances["bank-b"] == 7
+
+
+def test_listeners_hear_of_a_commit_once_the_block_is_stored_and_the_head_moved() -> None:
+    signer = Signer()
+    store = MemoryStore()
+    chain = Chain(store, State.genesis(signer.genesis), InlineCheck())
+    heard: list[tuple[str, int, int, bool]] = []
+
+    def listener(name: str):  # type: ignore[no-untyped-def]
+        def hear(block, execution) -> None:  # type: ignore[no-untyped-def]
+            stored = store.block(block.height) == block
+            heard.append((name, block.height, chain.head().height, stored))
+            assert execution.state is chain.state
+
+        return hear
+
+    chain.add_listener(listener("mempool"))
+    chain.add_listener(listener("feed"))
+    block = chain.build(
+        request(chain), [signer.issue("bank-a", 5)], now_ms=signer.genesis.genesis_time_ms + 1
+    )
+    chain.commit(sealed(block, VALIDATORS[:3]))
+    assert heard == [("mempool", 1, 1, True), ("feed", 1, 1, True)]
