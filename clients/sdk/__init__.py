@@ -15,7 +15,8 @@ fixes before the first attempt. Failures raise ``ApiError``.
 from clients.sdk.bank import BankClient
 from clients.sdk.channel import ApiError, RetryPolicy, open_channel
 from clients.sdk.issuer import IssuerClient
-from clients.sdk.regulator import RegulatorClient
+from clients.sdk.network import NetworkIndex
+from clients.sdk.regulator import Regulator, RegulatorClient
 
-__all__ = ["ApiError", "BankClient", "IssuerClient", "RegulatorClient", "RetryPolicy",
-           "open_channel"]
+__all__ = ["ApiError", "BankClient", "IssuerClient", "NetworkIndex", "Regulator",
+           "RegulatorClient", "RetryPolicy", "open_channel"]
