@@ -81,7 +81,7 @@ def resolve(args: argparse.Namespace) -> Target:
         )
     if args.participant == REGULATOR:
         return _regulator_target(args)
-    bank = getattr(args, "bank", None)
+    bank = getattr(args, "read_bank", None)
     if bank and bank != args.participant:
         raise ApiError(
             grpc.StatusCode.PERMISSION_DENIED, "access_denied", "bank",
@@ -105,7 +105,7 @@ def _regulator_target(args: argparse.Namespace) -> Target:
     network = NetworkIndex.load(args.network)
     kind = getattr(args, "regulator_reads", BANK)
     if kind == BANK:
-        bank = getattr(args, "bank", None)
+        bank = getattr(args, "read_bank", None)
         if not bank:
             raise ConfigError(
                 expected(f"--bank BANK to read as the regulator ({', '.join(network.banks())})",
@@ -141,7 +141,8 @@ def add_node_command(
     parser = commands.add_parser(name, help=help, description=help)
     add_target_arguments(parser)
     if REGULATOR in seats and regulator_reads == BANK:
-        parser.add_argument("--bank", help="which bank's node to read (as the regulator)")
+        parser.add_argument("--bank", dest="read_bank",
+                            help="which bank's node to read (as the regulator)")
     # SUPPRESS keeps `straits --json NAME` working: the subparser sets it only when given.
     parser.add_argument(
         "--json",
