@@ -139,11 +139,34 @@ def start_validator_metrics(node: ValidatorNode) -> MetricsEndpoint | None:
             "Transactions the mempool holds before it refuses more.",
             node.mempool.capacity,
         )
+        _read_accounts(node, f)
         _read_intake(node, f)
         _read_verifier(node, f)
         _read_peers(node, f)
 
     return MetricsEndpoint.start(node.config, read, observer.register)
+
+
+def _read_accounts(node: ValidatorNode, f: Families) -> None:
+    # One series per account with money: a network has tens of banks, not thousands, and
+    # the regulator's dashboards need each bank's position and queued value. One pass
+    # over the queues, so a scrape costs the queue's length once, not once per bank.
+    state = node.chain.state
+    balance = {(a,): v for a, v in state.balances.items()}
+    queued_out = dict.fromkeys(balance, 0)
+    queued_in = dict.fromkeys(balance, 0)
+    for payer, queue in state.queues.items():
+        for entry in queue:
+            queued_out[(payer,)] = queued_out.get((payer,), 0) + entry.amount
+            queued_in[(entry.payee,)] = queued_in.get((entry.payee,), 0) + entry.amount
+    position = {k: v - queued_out.get(k, 0) + queued_in.get(k, 0) for k, v in balance.items()}
+    for name, doc, values in (
+        ("balance", "Settled balance of each account, in minor units.", balance),
+        ("queued_out", "Value of each account's transfers waiting in its queue.", queued_out),
+        ("queued_in", "Value queued by others to each account.", queued_in),
+        ("position", "Each account's position: balance - queued out + queued in.", position),
+    ):
+        f.gauges(f"straits_ledger_account_{name}_minor_units", doc, ("account",), values)
 
 
 def _read_consensus(node: ValidatorNode, f: Families) -> None:
@@ -309,43 +332,64 @@ class FinalTally:
         self.counts = dict.fromkeys(
             [(_status(s), d) for s in _FINAL for d in _DIRECTIONS.values()], 0
         )
+        self.amounts = dict(self.counts)
         self._lock = threading.Lock()
 
-    def read(self, conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    def read(
+        self, conn: sqlite3.Connection
+    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """Counts and values (minor units) by status and direction."""
         with self._lock:
             rows = conn.execute(
                 "SELECT seq, direction, payment FROM events WHERE seq>? ORDER BY seq LIMIT ?",
                 (self._seq, self.BATCH),
             ).fetchall()
             for seq, direction, data in rows:
-                status = bank_pb.Payment.FromString(data).status
-                if status in _FINAL:
-                    self.counts[(_status(status), _DIRECTIONS[direction])] += 1
+                payment = bank_pb.Payment.FromString(data)
+                if payment.status in _FINAL:
+                    key = (_status(payment.status), _DIRECTIONS[direction])
+                    self.counts[key] += 1
+                    self.amounts[key] += payment.amount
                 self._seq = seq
-            return dict(self.counts)
+            return dict(self.counts), dict(self.amounts)
 
 
 def _read_payments(conn: sqlite3.Connection, tally: FinalTally, f: Families) -> None:
     # Only payments still moving are counted in the table (a range of the status index);
     # every status and direction is exported, 0 included, so no series appears from nowhere.
     waiting = dict.fromkeys([(_status(s), d) for s in _WAITING for d in _DIRECTIONS.values()], 0)
-    for status, direction, count in conn.execute(
-        "SELECT status, direction, count(*) FROM payments WHERE status IN (?, ?)"
+    waiting_value = dict(waiting)
+    for status, direction, count, value in conn.execute(
+        "SELECT status, direction, count(*), sum(amount) FROM payments WHERE status IN (?, ?)"
         " GROUP BY status, direction",
         _WAITING,
     ):
         waiting[(_status(status), _DIRECTIONS[direction])] = count
+        waiting_value[(_status(status), _DIRECTIONS[direction])] = value or 0
     f.gauges(
         "straits_bank_payments",
         "This bank's payments not yet final: pending (not in a block) or queued.",
         ("status", "direction"),
         waiting,
     )
+    f.gauges(
+        "straits_bank_payments_minor_units",
+        "Value of this bank's payments not yet final, in minor units.",
+        ("status", "direction"),
+        waiting_value,
+    )
+    counts, amounts = tally.read(conn)
     f.counters(
         "straits_bank_payments_finalised_total",
         "Payments that reached a final status since the node started.",
         ("status", "direction"),
-        tally.read(conn),
+        counts,
+    )
+    f.counters(
+        "straits_bank_payments_finalised_minor_units_total",
+        "Value of the payments that reached a final status since the node started.",
+        ("status", "direction"),
+        amounts,
     )
 
 
