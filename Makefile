@@ -46,7 +46,7 @@ prometheus:
 # each with its own SQLite file under var/local. Created on first use, resumed after.
 NETWORK_DIR ?= var/local
 
-run: setup
+run: setup prometheus
 	$(VENV)/bin/straits network up --dir $(NETWORK_DIR) --init --demo
 
 lint: setup
