@@ -77,9 +77,11 @@ def _table(table: Table) -> str:
     return "\n".join(lines)
 
 
-BANK_CHOICE = """{{ $bank := reReplaceAll "[^A-Za-z0-9._-]" "" (index .Params "bank") }}
-{{ range query "max by (node) (straits_bank_payments)" | sortByLabel "node" }}\
-{{ if not $bank }}{{ $bank = .Labels.node }}{{ end }}{{ end }}"""
+# The banks the ledger knows (a bank whose node is down is still one of them).
+BANKS = "max by (account) (straits_ledger_account_balance_minor_units)"
+BANK_CHOICE = f"""{{{{ $bank := reReplaceAll "[^A-Za-z0-9._-]" "" (index .Params "bank") }}}}
+{{{{ range query "{BANKS}" | sortByLabel "account" }}}}\
+{{{{ if not $bank }}}}{{{{ $bank = .Labels.account }}}}{{{{ end }}}}{{{{ end }}}}"""
 
 
 def render(page: Page) -> str:
@@ -97,9 +99,9 @@ def render(page: Page) -> str:
     ]
     if uses_bank:
         parts.append(
-            '<p class="choice">Bank: {{ range query "max by (node) (straits_bank_payments)" '
-            '| sortByLabel "node" }}<a href="bank.html?bank={{ .Labels.node }}">'
-            "{{ .Labels.node }}</a> {{ end }}</p>"
+            f'<p class="choice">Bank: {{{{ range query "{BANKS}" | sortByLabel "account" }}}}'
+            '<a href="bank.html?bank={{ .Labels.account }}">{{ .Labels.account }}</a> '
+            "{{ end }}</p>"
         )
     parts.append('<section class="graphs">')
     parts += [_graph(g) for g in page.graphs]

@@ -88,7 +88,7 @@ def render(page: Page) -> str:
         y += 8
     variables = []
     if any(BANK_VARIABLE in q for q in queries(page)):
-        definition = "label_values(straits_bank_payments, node)"
+        definition = "label_values(straits_ledger_account_balance_minor_units, account)"
         variables.append({
             "name": "bank", "label": "Bank", "type": "query", "datasource": DATASOURCE,
             "definition": definition, "query": {"query": definition, "refId": "banks"},

@@ -16,7 +16,7 @@ import pytest
 
 from tests.dashboards.conftest import STOPPED_BANK, Watched
 
-WINDOW = "1240,1900"
+WINDOW = "1240,1500"
 # Virtual time lets the page's script fetch and draw before the DOM is read.
 BUDGET_MS = "20000"
 
@@ -42,6 +42,7 @@ class Page(HTMLParser):
         super().__init__()
         self.graphs: list[Graph] = []
         self.tables: list[Table] = []
+        self.choices: list[str] = []  # the bank page's links to each bank
         self._graph: Graph | None = None
         self._depth = 0
         self._in_title = self._in_cell = False
@@ -61,6 +62,8 @@ class Page(HTMLParser):
                 self._in_title = True
             elif tag == "polyline":
                 self._graph.points.append(len((a.get("points") or "").split()))
+        if tag == "a" and (a.get("href") or "").startswith("bank.html?bank="):
+            self.choices.append((a.get("href") or "").partition("=")[2])
         if tag == "table" and a.get("class") == "straits-table":
             self.tables.append(Table(a.get("data-title") or ""))
         elif tag == "tr" and self.tables:
@@ -163,6 +166,7 @@ def test_validators_lists_each_validator(ready: Watched, artifacts: Path) -> Non
 def test_bank_drill_down_shows_the_banks_account_and_payments(ready: Watched,
                                                                artifacts: Path) -> None:
     page = opened(ready, artifacts, "bank", "?bank=bank-b")
+    assert page.choices == ["bank-a", "bank-b", STOPPED_BANK], page.choices
     assert set(page.table("Account")) == {"bank-b"}
     statuses = page.table("Payments by status")
     assert statuses["queued"][1] == "1", statuses  # outgoing, waiting now
