@@ -98,3 +98,11 @@ def test_a_stream_asked_of_the_wrong_node_is_refused_too(
     refusal = refused(on_validator.watch, timeout=10)
     assert refusal.code is grpc.StatusCode.PERMISSION_DENIED, refusal
     assert "each bank's own node" in refusal.message, refusal.message
+
+
+def test_regulator_watches_a_banks_settlements_as_they_happened(
+    story: Story, regulator: Regulator
+) -> None:
+    events = regulator.bank("bank-b").watch(from_height=1, timeout=10)
+    first = next(iter(events))
+    assert first.payment.transfer_id in {story.settled.transfer_id, story.queued.transfer_id}
