@@ -1,4 +1,4 @@
-"""A network under a short load, scraped every second by Debian's Prometheus serving the
+"""A network under a short load, scraped every 2 s by Debian's Prometheus serving the
 Straits console pages; one bank node is stopped so that an alert fires.
 
 The network runs in this process (4 validators, the central bank, 3 banks, real gRPC
@@ -27,6 +27,8 @@ from services.prometheus_server import PrometheusServer
 from tests.bank.network import Network, running_network
 
 LOAD_S = 20.0
+# A scrape times out after its interval: 2 s leaves a busy machine's nodes time to answer.
+SCRAPE_S = 2
 STOPPED_BANK = "bank-c"  # stopped at once: StraitsNodeDown fires 30 s later
 READY_S = 90.0
 
@@ -90,7 +92,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         configs = prometheus_config.configs_of(network.layout.directory)
         shutil.copyfile(prometheus_config.RULES, folder / "rules.yml")
         config = folder / "prometheus.yml"
-        config.write_text(prometheus_config.render(configs, scrape_interval_s=1))
+        config.write_text(prometheus_config.render(configs, scrape_interval_s=SCRAPE_S))
         server = PrometheusServer(config, folder / "data", f"127.0.0.1:{free_port()}",
                                   folder / "prometheus.log")
         server.start()

@@ -89,10 +89,13 @@ class Page(HTMLParser):
         if self._in_cell:
             self.tables[-1].rows[-1][-1] += data.strip()
 
+    def rows(self, title: str) -> list[list[str]]:
+        """The cells of each row of the table ``title`` (the header row has none)."""
+        return [row for row in next(t for t in self.tables if t.title == title).rows if row]
+
     def table(self, title: str) -> dict[str, list[str]]:
-        """Rows of the table ``title``, by their first cell."""
-        found = next(t for t in self.tables if t.title == title)
-        return {row[0]: row for row in found.rows if row}
+        """Rows of the table ``title``, by their first cell (unique in node tables)."""
+        return {row[0]: row for row in self.rows(title)}
 
 
 def chromium(url: str, *action: str) -> str:
@@ -134,8 +137,9 @@ def opened(watched: Watched, artifacts: Path, slug: str, query: str = "") -> Pag
         assert not graph.error, f"{slug}: {graph.title!r} failed: {graph.error}"
         assert graph.drawn >= 1 and graph.points and max(graph.points) >= 2, (
             f"{slug}: {graph.title!r} drew no line ({graph})")
-    alerts = page.table("Alerts pending or firing")
-    assert alerts.get("StraitsNodeDown", [])[1:] == [STOPPED_BANK, "critical", "firing"], alerts
+    # Other alerts may show too (a node slow to answer a scrape on a busy machine).
+    alerts = page.rows("Alerts pending or firing")
+    assert ["StraitsNodeDown", STOPPED_BANK, "critical", "firing"] in alerts, alerts
     return page
 
 
