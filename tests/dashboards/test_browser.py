@@ -16,6 +16,8 @@ import pytest
 
 from tests.dashboards.conftest import STOPPED_BANK, Watched
 
+pytestmark = pytest.mark.slow  # a loaded network, a firing alert, 8 browser runs: ~90 s
+
 WINDOW = "1240,1500"
 # Virtual time lets the page's script fetch and draw before the DOM is read.
 BUDGET_MS = "20000"

@@ -42,6 +42,7 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     assert f"SUCCESS: {len(ALL_QUERIES)} rules found" in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_every_query_returns_data_from_a_live_prometheus(watched: Watched) -> None:
     def answered() -> bool | dict[str, object]:
         empty = {}
@@ -55,6 +56,7 @@ def test_every_query_returns_data_from_a_live_prometheus(watched: Watched) -> No
     watched.until("every dashboard query to return data", answered)
 
 
+@pytest.mark.slow
 def test_alerts_table_query_sees_the_stopped_node_firing(watched: Watched) -> None:
     def firing() -> bool | list[dict]:  # type: ignore[type-arg]
         result = watched.query('ALERTS{alertname="StraitsNodeDown",alertstate="firing"}')
@@ -78,6 +80,7 @@ def test_grafana_dashboards_run_the_same_queries() -> None:
     assert "type: file" in (provisioning / "dashboards" / "straits.yml").read_text()
 
 
+@pytest.mark.slow
 def test_console_pages_render_without_template_errors(watched: Watched) -> None:
     for page in PAGES:
         with urllib.request.urlopen(watched.prometheus.console(page.slug), timeout=10) as answer:
