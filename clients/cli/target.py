@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.cli.seats import BANK_ONLY, Run, checked
 from clients.sdk import ApiError, NetworkIndex, open_channel
-from clients.sdk.network import BANK, REGULATOR
+from clients.sdk.network import BANK, REGULATOR, VALIDATOR
 from ledger.errors import expected
 from services.errors import ConfigError
 from services.tls import TlsFiles
+
+HEALTH_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,26 @@ def _regulator_target(args: argparse.Namespace) -> Target:
         if node.kind != BANK:
             raise ConfigError(expected(f"a bank ({', '.join(network.banks())})", bank),
                               field="bank")
+    elif kind == VALIDATOR:
+        # Any validator holds the whole ledger: the first that answers.
+        candidates = network.of_kind(VALIDATOR)
+        node = next((n for n in candidates if _serving(n.address, network.regulator)),
+                    candidates[0])
     else:
         node = network.of_kind(kind)[0]
     return Target(node.address, network.regulator)
+
+
+def _serving(address: str, tls: TlsFiles) -> bool:
+    channel = open_channel(address, tls)
+    try:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT_S)
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+    finally:
+        channel.close()
 
 
 def channel(args: argparse.Namespace) -> grpc.Channel:

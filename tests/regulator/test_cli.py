@@ -4,6 +4,8 @@ every read works, every write and every command of another seat is refused in wo
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +105,30 @@ def test_explicit_credentials_reaching_the_wrong_node_get_words_from_the_node(
     error = capsys.readouterr().err
     assert status == 1 and "PERMISSION_DENIED" in error, error
     assert "served by the central bank's node" in error, error
+
+
+def test_regulator_reads_positions_from_the_first_validator_that_answers(
+    story: Story, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The same network, with validator-1 listed at an address where nothing listens.
+    base = story.network.layout.directory
+    index = json.loads((base / "network.json").read_text())
+    absolute = {"ca", "genesis"}
+    for key in absolute:
+        index[key] = str(base / index[key])
+    for entry in [*index["clients"], index["regulator"]]:
+        entry["certificate"], entry["key"] = (str(base / entry["certificate"]),
+                                              str(base / entry["key"]))
+    for node in index["nodes"]:
+        node["config"] = str(base / node["config"])
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{closed.getsockname()[1]}"
+    index["nodes"][0]["address"] = dead
+    assert index["nodes"][0]["id"] == "validator-1"
+    (tmp_path / "network.json").write_text(json.dumps(index))
+
+    status = main(["--json", "positions", "--network", str(tmp_path), "--as", "regulator"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert {a["id"] for a in json.loads(out)} >= {"bank-a", "bank-b"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from straits.bank.v1 import bank_pb2
 
 from clients.sdk.bank import BankClient
-from clients.sdk.channel import open_channel
+from clients.sdk.channel import COMMIT_TIMEOUT_S, ApiError, open_channel
 from clients.sdk.issuer import IssuerClient
 from services.errors import ConfigError, UnavailableError
 from services.launcher import Launcher, NodeSpec
@@ -135,7 +135,9 @@ def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
     # ...until an incoming payment covers it; both settle in the same block.
     cover = client[second].send(third, 150_000_00, reference="cover", wait=True)
     _show(cover)
-    settled = client[third].payment(transfer_id=big.transfer_id)
+    # The payer's node learns of the settlement when it follows that block, which may be
+    # a moment after the payee's node answered: wait for its event rather than guess.
+    settled = _settled(client[third], big.transfer_id, cover.settled_height)
     _show(settled, note="(the queued payment, now)")
     print("\nBalances:")
     for bank in banks:
@@ -143,6 +145,20 @@ def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
         print(
             f"  {bank}: {account.balance / 100:>16,.2f}  (position {account.position / 100:,.2f})"
         )
+
+
+def _settled(bank: BankClient, transfer_id: bytes, height: int) -> bank_pb2.Payment:
+    """The payment once ``bank``'s node has seen it settle at ``height`` (or as it stands
+    when that takes longer than a commit may)."""
+    try:
+        for event in bank.watch(from_height=height, timeout=COMMIT_TIMEOUT_S):
+            payment = event.payment
+            if (payment.transfer_id == transfer_id
+                    and payment.status == bank_pb2.PAYMENT_STATUS_SETTLED):
+                return payment
+    except ApiError:
+        pass  # the deadline passed: show the payment as the node has it
+    return bank.payment(transfer_id=transfer_id)
 
 
 def _show(payment: bank_pb2.Payment, note: str = "") -> None:
