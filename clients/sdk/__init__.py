@@ -7,6 +7,14 @@
     bank = BankClient(channel)
     payment = bank.send("bank-b", 12_500, reference="invoice 42")
 
+The regulator reads everything through one object, which reaches whichever node
+serves each read under the regulator's certificate:
+
+    from clients.sdk import NetworkIndex, Regulator
+
+    with Regulator(NetworkIndex.load("var/local")) as regulator:
+        regulator.positions(); regulator.supply(); regulator.bank("bank-b").queue()
+
 Every call has a deadline; UNAVAILABLE is retried with backoff by gRPC itself, which
 is safe because every call that moves money carries a ``request_id`` that the SDK
 fixes before the first attempt. Failures raise ``ApiError``.

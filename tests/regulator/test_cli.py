@@ -132,3 +132,14 @@ def test_regulator_reads_positions_from_the_first_validator_that_answers(
     out, err = capsys.readouterr()
     assert status == 0, err
     assert {a["id"] for a in json.loads(out)} >= {"bank-a", "bank-b"}
+
+
+def test_a_bank_reads_blocks_redacted_to_its_own_transactions(
+    story: Story, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocks = straits(story, capsys, "bank-a", "blocks", "--from-height", "1", "--limit", "50")
+    assert blocks and all(b["redacted"] for b in blocks), blocks
+    ids = {t for b in blocks for t in b["transaction_ids"]}
+    assert story.queued.transfer_id.hex() in ids, "every id is listed, even others' payments"
+    record = straits(story, capsys, "bank-a", "transaction", story.settled.transfer_id.hex())
+    assert record["signer"] == "bank-a"
