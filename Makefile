@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core soak soak-network vectors clean prometheus
+.PHONY: setup gen test test-fast lint run bench bench-core soak soak-network vectors clean \
+	prometheus chromium dashboards
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -27,10 +28,10 @@ $(GEN_STAMP): $(PROTOS) $(STAMP)
 
 gen: $(GEN_STAMP)
 
-test: setup prometheus
+test: setup prometheus chromium
 	$(PY) -m pytest
 
-test-fast: setup prometheus
+test-fast: setup prometheus chromium
 	$(PY) -m pytest -m "not slow"
 
 # The Prometheus server and promtool from Debian's packages (tests/metrics runs them);
@@ -42,11 +43,23 @@ prometheus:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
+# Headless Chromium from Debian's packages: tests/dashboards opens every console page in
+# it. Nothing to do when it is installed.
+chromium:
+	@command -v chromium >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-dejavu-core; }
+
+# Rewrite the console pages and Grafana dashboards from clients/dashboards (review the diff).
+dashboards: setup
+	$(PY) -m clients.dashboards
+
 # A local network: 4 validators, the central bank and 3 banks, each its own process,
 # each with its own SQLite file under var/local. Created on first use, resumed after.
 NETWORK_DIR ?= var/local
 
-run: setup
+run: setup prometheus
 	$(VENV)/bin/straits network up --dir $(NETWORK_DIR) --init --demo
 
 lint: setup

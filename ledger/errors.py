@@ -177,7 +177,7 @@ class ConsensusError(StraitsError):
 
 
 class InvalidMessageError(ConsensusError):
-    """A consensus message refused by a rule; ``reason`` is the short name metrics count it under."""
+    """A consensus message refused by a rule; ``reason`` names it for the metrics."""
 
     code = "invalid_consensus_message"
 

@@ -9,7 +9,8 @@ circle hidden in a function is still a circle a reader has to untangle. The rule
 - ``clients/`` imports no server internals: only the node entry points (``services.run``),
   the local network's set-up and launcher (``services.network``) and the node config
   file format (``services.common.config``), which testers and the CLI drive;
-- ``clients/sdk`` uses only the generated protobuf code, ``wire.status`` and ``wire.tls``.
+- ``clients/sdk`` uses only the generated protobuf code, ``wire`` and the error hierarchy
+  (``ledger.errors``), so it raises the same errors as the servers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ledger", "services", "clients", "wire")
 
 CLIENT_MAY_USE = ("services.run", "services.network", "services.common.config")
-SDK_MAY_USE = ("clients.sdk", "wire.status", "wire.tls")
+SDK_MAY_USE = ("clients.sdk", "wire", "ledger.errors")
 
 
 def modules_of(root: Path) -> dict[str, Path]:
@@ -125,7 +126,7 @@ def broken_rules(graph: dict[str, set[str]]) -> list[str]:
             elif layer == "services" and target_layer == "clients":
                 broken.append(f"{source} -> {target}: services/ never imports clients/")
             elif within(source, ("clients.sdk",)) and not within(target, SDK_MAY_USE):
-                broken.append(f"{source} -> {target}: the SDK uses only wire.status and wire.tls")
+                broken.append(f"{source} -> {target}: the SDK uses only wire and ledger.errors")
             elif (layer == "clients" and target_layer == "services"
                   and not within(target, CLIENT_MAY_USE)):
                 broken.append(f"{source} -> {target}: clients/ imports no server internals")
@@ -174,5 +175,5 @@ def test_a_client_reaching_into_a_server_is_found(tmp_path: Path) -> None:
     })
     assert broken_rules(import_graph(tmp_path)) == [
         "clients.cli -> services.validator.mempool: clients/ imports no server internals",
-        "clients.sdk -> services.run: the SDK uses only wire.status and wire.tls",
+        "clients.sdk -> services.run: the SDK uses only wire and ledger.errors",
     ]

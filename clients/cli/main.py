@@ -15,13 +15,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import governance, load, network, payments, validators
+from clients.cli.commands import chain, governance, load, network, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 from services import run as nodes
 from services.network import pki_commands
 
-COMMANDS = (network, nodes, pki_commands, payments, governance, validators, load)
+COMMANDS = (network, nodes, pki_commands, payments, governance, validators, chain, load)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,10 @@ Either a network directory and a participant (``--network DIR --as bank-a``, or 
 ``STRAITS_NETWORK`` and ``STRAITS_AS`` environment variables), resolved through the
 directory's ``network.json`` to the participant's node address and its client
 certificate; or everything explicit: ``--address HOST:PORT --cert F --key F --ca F``.
+
+``--as regulator`` takes the regulator's certificate to the node that serves the
+read: a bank's own node (``--bank``) for its balance, queue and history, the central
+bank's node for supply and positions, a validator for blocks and transactions.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.sdk import open_channel
+from clients.cli.seats import BANK_ONLY, Run, checked
+from clients.sdk import ApiError, NetworkIndex, open_channel
+from clients.sdk.network import BANK, REGULATOR, VALIDATOR
 from ledger.errors import expected
 from wire.errors import ConfigError
 from wire.tls import TlsFiles
+
+HEALTH_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,15 @@ def resolve(args: argparse.Namespace) -> Target:
             "--cert, --key and --ca; got neither",
             field="network",
         )
+    if args.participant == REGULATOR:
+        return _regulator_target(args)
+    bank = getattr(args, "read_bank", None)
+    if bank and bank != args.participant:
+        raise ApiError(
+            grpc.StatusCode.PERMISSION_DENIED, "access_denied", "bank",
+            f"{args.participant!r} reads only its own payments; --bank {bank} is for the "
+            "regulator",
+        )
     base = Path(args.network)
     index = network_index(base)
     node = next((n for n in index["nodes"] if n["id"] == args.participant), None)
@@ -86,17 +104,65 @@ def resolve(args: argparse.Namespace) -> Target:
     )
 
 
+def _regulator_target(args: argparse.Namespace) -> Target:
+    network = NetworkIndex.load(args.network)
+    kind = getattr(args, "regulator_reads", BANK)
+    if kind == BANK:
+        bank = getattr(args, "read_bank", None)
+        if not bank:
+            raise ConfigError(
+                expected(f"--bank BANK to read as the regulator ({', '.join(network.banks())})",
+                         "no --bank"),
+                field="bank",
+            )
+        node = network.node(bank)
+        if node.kind != BANK:
+            raise ConfigError(expected(f"a bank ({', '.join(network.banks())})", bank),
+                              field="bank")
+    elif kind == VALIDATOR:
+        # Any validator holds the whole ledger: the first that answers.
+        candidates = network.of_kind(VALIDATOR)
+        node = next((n for n in candidates if _serving(n.address, network.regulator)),
+                    candidates[0])
+    else:
+        node = network.of_kind(kind)[0]
+    return Target(node.address, network.regulator)
+
+
+def _serving(address: str, tls: TlsFiles) -> bool:
+    channel = open_channel(address, tls)
+    try:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT_S)
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+    finally:
+        channel.close()
+
+
 def channel(args: argparse.Namespace) -> grpc.Channel:
     target = resolve(args)
     return open_channel(target.address, target.tls)
 
 
 def add_node_command(
-    commands: argparse._SubParsersAction, name: str, help: str, run: object
+    commands: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    run: Run,
+    *,
+    seats: tuple[str, ...] = BANK_ONLY,
+    regulator_reads: str = BANK,
 ) -> argparse.ArgumentParser:
-    """A subcommand that talks to a node: target options, ``--json`` and its ``run``."""
+    """A subcommand that talks to a node: target options, ``--json`` and its ``run``,
+    refused up front to a seat not in ``seats``. ``regulator_reads`` is the kind of node
+    the regulator reads this from; for a bank's node the command takes ``--bank``."""
     parser = commands.add_parser(name, help=help, description=help)
     add_target_arguments(parser)
+    if REGULATOR in seats and regulator_reads == BANK:
+        parser.add_argument("--bank", dest="read_bank",
+                            help="which bank's node to read (as the regulator)")
     # SUPPRESS keeps `straits --json NAME` working: the subparser sets it only when given.
     parser.add_argument(
         "--json",
@@ -104,5 +170,5 @@ def add_node_command(
         default=argparse.SUPPRESS,
         help="print machine-readable JSON instead of a table",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=checked(name, seats, run), regulator_reads=regulator_reads)
     return parser

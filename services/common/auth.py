@@ -11,7 +11,10 @@ Two rules hold beyond the table:
 
 * a method with no row is refused (deny by default), so a new RPC needs a decision;
 * a ``client`` caller is served only by the node of the participant it acts for (a
-  bank's client by that bank's node), never by another participant's node.
+  bank's client by that bank's node), never by another participant's node;
+* a Straits method this node does not serve (a bank's client asking its bank's node
+  for the central bank's positions) is refused in words that say which node serves it
+  and to whom, never with gRPC's bare UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def _service(name: str) -> str:
 # Full method names ("/package.Service/Method") or whole services ("/package.Service/").
 # The exact method row wins over its service's row.
 _VALIDATOR = "straits.validator.v1.ValidatorService"
+_BANK = "straits.bank.v1.BankService"
+_ISSUER = "straits.issuer.v1.IssuerService"
+# The regulator reads every bank's payments on that bank's node and the supply and
+# positions on the central bank's node; it writes nothing anywhere.
+_CLIENT_OR_REGULATOR = frozenset({CLIENT, REGULATOR})
+_BANK_READS = ("GetBalance", "ListQueue", "ListHistory", "GetPayment", "WatchSettlements")
+_ISSUER_READS = ("GetTotalSupply", "ListPositions")
 RULES: Mapping[str, frozenset[Role]] = {
     f"/{_VALIDATOR}/SubmitTransactions": frozenset({BANK, CENTRAL_BANK}),
     f"/{_VALIDATOR}/GetTransaction": PARTICIPANTS,
@@ -77,12 +87,39 @@ RULES: Mapping[str, frozenset[Role]] = {
     f"/{_VALIDATOR}/GetAccounts": frozenset({BANK, CENTRAL_BANK, REGULATOR}),
     f"/{_VALIDATOR}/GetHead": PARTICIPANTS,
     _service("straits.consensus.v1.ConsensusService"): frozenset({VALIDATOR}),
-    _service("straits.bank.v1.BankService"): frozenset({CLIENT}),
-    _service("straits.issuer.v1.IssuerService"): frozenset({CLIENT}),
+    _service(_BANK): frozenset({CLIENT}),
+    **{f"/{_BANK}/{method}": _CLIENT_OR_REGULATOR for method in _BANK_READS},
+    _service(_ISSUER): frozenset({CLIENT}),
+    **{f"/{_ISSUER}/{method}": _CLIENT_OR_REGULATOR for method in _ISSUER_READS},
     _service("grpc.health.v1.Health"): ANYONE,
     _service("grpc.reflection.v1.ServerReflection"): ANYONE,
     _service("grpc.reflection.v1alpha.ServerReflection"): ANYONE,
 }
+
+
+# Which node serves each of our services: said when a caller reaches the wrong one.
+SERVED_BY: Mapping[str, str] = {
+    _VALIDATOR: "every validator",
+    "straits.consensus.v1.ConsensusService": "every validator",
+    _BANK: "each bank's own node",
+    _ISSUER: "the central bank's node",
+}
+# Who each role is, in words, for refusals.
+_WHO = {
+    VALIDATOR: "validators",
+    CENTRAL_BANK: "the central bank's node",
+    BANK: "bank nodes",
+    REGULATOR: "the regulator",
+    CLIENT: "clients of the node's own participant",
+}
+
+
+def described(roles: frozenset[Role]) -> str:
+    """``roles`` in words: "the regulator and clients of the node's own participant"."""
+    words = [_WHO[r] for r in Role if r in roles]
+    if not words:
+        return "nobody (no access rule)"
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def rule_for(method: str, rules: Mapping[str, frozenset[Role]] = RULES) -> frozenset[Role]:
@@ -111,13 +148,28 @@ def caller_of(context: grpc.ServicerContext) -> Caller:
     return _caller_from_pem(pems[0])
 
 
+def served_by(method: str) -> str | None:
+    """Which node serves ``method``'s service, in words; None outside our services."""
+    return SERVED_BY.get(method.strip("/").partition("/")[0])
+
+
+def not_served(caller: Caller, method: str, node_participant: str, where: str,
+               rules: Mapping[str, frozenset[Role]] = RULES) -> AccessDeniedError:
+    """The refusal for a method of ours that this node does not serve."""
+    return AccessDeniedError(
+        f"{method} is served by {where}, to {described(rule_for(method, rules))}; "
+        f"this is {node_participant!r}'s node, and caller {caller.participant_id!r} "
+        f"is {caller.role.value}"
+    )
+
+
 def check(caller: Caller, method: str, node_participant: str,
           rules: Mapping[str, frozenset[Role]] = RULES) -> None:
     allowed = rule_for(method, rules)
     if caller.role not in allowed:
-        names = sorted(r.value for r in allowed) or ["nobody (no access rule)"]
         raise AccessDeniedError(
-            f"{method} may be called by {', '.join(names)}; "
+            f"{method} may be called by {described(allowed)} "
+            f"({', '.join(sorted(r.value for r in allowed)) or 'none'}); "
             f"caller {caller.participant_id!r} is {caller.role.value}"
         )
     if caller.role is CLIENT and caller.participant_id != node_participant:
@@ -161,9 +213,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None:
-            return None
         method = handler_call_details.method
+        if handler is None:
+            return self._refusal(method)
 
         def guard(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             def guarded(request: Any, context: grpc.ServicerContext) -> Any:
@@ -176,3 +228,20 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return guarded
 
         return wrap_handler(handler, guard)
+
+    def _refusal(self, method: str) -> grpc.RpcMethodHandler | None:
+        where = served_by(method)
+        if where is None:
+            return None  # not a method of ours: gRPC's UNIMPLEMENTED, as for any typo
+
+        # The request's shape is unknown here; a unary handler that aborts before reading
+        # answers unary and streaming calls alike.
+        def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                caller = caller_of(context)
+            except BadCertificateError as error:
+                abort(context, error)
+            abort(context, not_served(caller, method, self._node_participant, where,
+                                      self._rules))
+
+        return grpc.unary_unary_rpc_method_handler(refuse)

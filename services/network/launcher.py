@@ -92,12 +92,11 @@ class Launcher:
         deadline = time.monotonic() + timeout
         for spec in nodes:
             while not healthy(spec.address, tls):
-                process = self.running[spec.id].process
+                process, log = self.running[spec.id].process, self.running[spec.id].log
                 if process.poll() is not None:
-                    self.stop()
+                    self.stop()  # forgets the running nodes: the log path was read before
                     raise UnavailableError(
-                        f"node {spec.id} exited with status {process.returncode}; "
-                        f"see {self.running[spec.id].log}"
+                        f"node {spec.id} exited with status {process.returncode}; see {log}"
                     )
                 if time.monotonic() > deadline:
                     self.stop()

@@ -83,43 +83,64 @@ class FinalTally:
         self.counts = dict.fromkeys(
             [(_status(s), d) for s in _FINAL for d in _DIRECTIONS.values()], 0
         )
+        self.amounts = dict(self.counts)
         self._lock = threading.Lock()
 
-    def read(self, conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    def read(
+        self, conn: sqlite3.Connection
+    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """Counts and values (minor units) by status and direction."""
         with self._lock:
             rows = conn.execute(
                 "SELECT seq, direction, payment FROM events WHERE seq>? ORDER BY seq LIMIT ?",
                 (self._seq, self.BATCH),
             ).fetchall()
             for seq, direction, data in rows:
-                status = bank_pb.Payment.FromString(data).status
-                if status in _FINAL:
-                    self.counts[(_status(status), _DIRECTIONS[direction])] += 1
+                payment = bank_pb.Payment.FromString(data)
+                if payment.status in _FINAL:
+                    key = (_status(payment.status), _DIRECTIONS[direction])
+                    self.counts[key] += 1
+                    self.amounts[key] += payment.amount
                 self._seq = seq
-            return dict(self.counts)
+            return dict(self.counts), dict(self.amounts)
 
 
 def _read_payments(conn: sqlite3.Connection, tally: FinalTally, f: Families) -> None:
     # Only payments still moving are counted in the table (a range of the status index);
     # every status and direction is exported, 0 included, so no series appears from nowhere.
     waiting = dict.fromkeys([(_status(s), d) for s in _WAITING for d in _DIRECTIONS.values()], 0)
-    for status, direction, count in conn.execute(
-        "SELECT status, direction, count(*) FROM payments WHERE status IN (?, ?)"
+    waiting_value = dict(waiting)
+    for status, direction, count, value in conn.execute(
+        "SELECT status, direction, count(*), sum(amount) FROM payments WHERE status IN (?, ?)"
         " GROUP BY status, direction",
         _WAITING,
     ):
         waiting[(_status(status), _DIRECTIONS[direction])] = count
+        waiting_value[(_status(status), _DIRECTIONS[direction])] = value or 0
     f.gauges(
         "straits_bank_payments",
         "This bank's payments not yet final: pending (not in a block) or queued.",
         ("status", "direction"),
         waiting,
     )
+    f.gauges(
+        "straits_bank_payments_minor_units",
+        "Value of this bank's payments not yet final, in minor units.",
+        ("status", "direction"),
+        waiting_value,
+    )
+    counts, amounts = tally.read(conn)
     f.counters(
         "straits_bank_payments_finalised_total",
         "Payments that reached a final status since the node started.",
         ("status", "direction"),
-        tally.read(conn),
+        counts,
+    )
+    f.counters(
+        "straits_bank_payments_finalised_minor_units_total",
+        "Value of the payments that reached a final status since the node started.",
+        ("status", "direction"),
+        amounts,
     )
 
 

@@ -137,11 +137,34 @@ def start_validator_metrics(node: MeteredValidator) -> MetricsEndpoint | None:
             "Transactions the mempool holds before it refuses more.",
             node.mempool.capacity,
         )
+        _read_accounts(node, f)
         _read_intake(node, f)
         _read_verifier(node, f)
         _read_peers(node, f)
 
     return MetricsEndpoint.start(node.config, read, observer.register)
+
+
+def _read_accounts(node: MeteredValidator, f: Families) -> None:
+    # One series per account with money: a network has tens of banks, not thousands, and
+    # the regulator's dashboards need each bank's position and queued value. One pass
+    # over the queues, so a scrape costs the queue's length once, not once per bank.
+    state = node.chain.state
+    balance = {(a,): v for a, v in state.balances.items()}
+    queued_out = dict.fromkeys(balance, 0)
+    queued_in = dict.fromkeys(balance, 0)
+    for payer, queue in state.queues.items():
+        for entry in queue:
+            queued_out[(payer,)] = queued_out.get((payer,), 0) + entry.amount
+            queued_in[(entry.payee,)] = queued_in.get((entry.payee,), 0) + entry.amount
+    position = {k: v - queued_out.get(k, 0) + queued_in.get(k, 0) for k, v in balance.items()}
+    for name, doc, values in (
+        ("balance", "Settled balance of each account, in minor units.", balance),
+        ("queued_out", "Value of each account's transfers waiting in its queue.", queued_out),
+        ("queued_in", "Value queued by others to each account.", queued_in),
+        ("position", "Each account's position: balance - queued out + queued in.", position),
+    ):
+        f.gauges(f"straits_ledger_account_{name}_minor_units", doc, ("account",), values)
 
 
 def _read_consensus(node: MeteredValidator, f: Families) -> None:

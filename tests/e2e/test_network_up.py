@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,18 @@ def up(directory: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
     pytest.fail("network up ended before the network was ready:\n" + "\n".join(lines))
 
 
+def listed(url: str, text: str, within_s: float = 30.0) -> bool:
+    """Whether the page at ``url`` shows ``text`` within ``within_s`` (Prometheus scrapes
+    every 5 s, so a page served at once may not list the nodes yet)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=10) as page:
+            if text in page.read().decode():
+                return True
+        time.sleep(0.5)
+    return False
+
+
 def stop(process: subprocess.Popen[str]) -> list[str]:
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=60)
@@ -79,10 +94,16 @@ def test_a_new_user_runs_the_demo_uses_the_cli_and_restarts_on_the_same_data(
     )
     assert init.returncode == 0, init.stderr
 
-    process, lines = up(directory, "--demo")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        prometheus = f"127.0.0.1:{s.getsockname()[1]}"
+    process, lines = up(directory, "--demo", "--prometheus", prometheus)
     try:
         text = "\n".join(lines)
         assert "[big-ticket] QUEUED" in text and "[big-ticket] SETTLED" in text, text
+        overview = f"http://{prometheus}/consoles/overview.html"
+        assert overview in text, f"network up did not print the dashboards' URLs:\n{text}"
+        assert listed(overview, "validator-1"), "the overview lists no node after 30 s"
         sent = straits("--json", "send", "bank-b", "12345", "--reference", "from-the-cli", env=env)
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["status"] == "settled"
@@ -91,7 +112,7 @@ def test_a_new_user_runs_the_demo_uses_the_cli_and_restarts_on_the_same_data(
         stop(process)
     assert node_processes(directory) == [], "a node outlived Ctrl-C"
 
-    process, lines = up(directory)
+    process, lines = up(directory, "--no-prometheus")
     try:
         after = json.loads(straits("--json", "balance", env=env).stdout)
         assert after["balance"] == before["balance"], "the restarted network lost or changed money"

@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 
 from clients.cli.output import account_record, commit_record, emit
+from clients.cli.seats import CENTRAL_BANK_ONLY, OVERSIGHT, seat_of
 from clients.cli.target import add_node_command, channel
-from clients.sdk import IssuerClient
+from clients.sdk import IssuerClient, RegulatorClient
+from clients.sdk.network import CENTRAL_BANK, REGULATOR, VALIDATOR
 from ledger.keys import PublicKey
 
 COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
@@ -21,25 +23,31 @@ def _issuer(args: argparse.Namespace) -> IssuerClient:
 
 def register(commands: argparse._SubParsersAction) -> None:
     issue = add_node_command(
-        commands, "issue", "credit a bank against pledged collateral", run_issue
+        commands, "issue", "credit a bank against pledged collateral", run_issue,
+        seats=CENTRAL_BANK_ONLY,
     )
     issue.add_argument("bank")
     issue.add_argument("amount", type=int, help="minor units")
     issue.add_argument("collateral_ref", help="the pledge's reference")
     issue.add_argument("--request-id", default="", help="idempotency key (default: random)")
 
-    admit = add_node_command(commands, "admit", "admit a new bank", run_admit)
+    admit = add_node_command(commands, "admit", "admit a new bank", run_admit,
+                             seats=CENTRAL_BANK_ONLY)
     admit.add_argument("bank")
     admit.add_argument("key", help="the bank's ledger public key, <type>:<base64>")
     admit.add_argument("--name", default="")
 
     for name, help_text in (("suspend", "suspend a bank"), ("unsuspend", "lift a suspension")):
-        parser = add_node_command(commands, name, help_text, run_suspension)
+        parser = add_node_command(commands, name, help_text, run_suspension,
+                                  seats=CENTRAL_BANK_ONLY)
         parser.add_argument("bank")
 
-    add_node_command(commands, "supply", "issued, redeemed and total supply", run_supply)
+    add_node_command(commands, "supply", "issued, redeemed and total supply", run_supply,
+                     seats=OVERSIGHT, regulator_reads=CENTRAL_BANK)
+    # The regulator reads positions from a validator: the ledger itself, not a copy.
     add_node_command(
-        commands, "positions", "every participant's balance and position", run_positions
+        commands, "positions", "every participant's balance and position", run_positions,
+        seats=OVERSIGHT, regulator_reads=VALIDATOR,
     )
 
 
@@ -81,5 +89,9 @@ def run_supply(args: argparse.Namespace) -> int:
 
 
 def run_positions(args: argparse.Namespace) -> int:
-    emit(args, [account_record(a) for a in _issuer(args).positions()], ACCOUNT_COLUMNS)
+    if seat_of(args) == REGULATOR:
+        accounts = list(RegulatorClient(channel(args)).accounts())
+    else:
+        accounts = list(_issuer(args).positions())
+    emit(args, [account_record(a) for a in accounts], ACCOUNT_COLUMNS)
     return 0

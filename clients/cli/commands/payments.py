@@ -27,6 +27,7 @@ from clients.cli.output import (
     emit,
     payment_record,
 )
+from clients.cli.seats import BANKS
 from clients.cli.target import add_node_command, channel
 from clients.sdk import BankClient
 from clients.sdk.bank import Instruction
@@ -79,10 +80,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     send_file.add_argument("file", type=Path)
     send_file.add_argument("--no-wait", action="store_true", help="answer once accepted")
 
-    add_node_command(commands, "balance", "balance, queued in and out, position", run_balance)
-    add_node_command(commands, "queue", "payments waiting in queues, out and in", run_queue)
+    add_node_command(commands, "balance", "balance, queued in and out, position", run_balance,
+                     seats=BANKS)
+    add_node_command(commands, "queue", "payments waiting in queues, out and in", run_queue,
+                     seats=BANKS)
 
-    history = add_node_command(commands, "history", "payments, newest first", run_history)
+    history = add_node_command(commands, "history", "payments, newest first", run_history,
+                               seats=BANKS)
     history.add_argument("--direction", choices=DIRECTIONS)
     history.add_argument("--counterparty", default="")
     history.add_argument("--status", action="append", choices=STATUSES, default=[])
@@ -91,7 +95,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--limit", type=int, default=50)
 
     watch = add_node_command(
-        commands, "watch", "print settlement events as blocks commit", run_watch
+        commands, "watch", "print settlement events as blocks commit", run_watch, seats=BANKS
     )
     watch.add_argument("--from-height", type=int, default=0, help="replay from this height")
     watch.add_argument("--direction", choices=DIRECTIONS)

@@ -3,7 +3,9 @@
 With ``--init`` a missing network is created first; with ``--demo`` the central
 bank issues opening balances (once: a network that already has money is left as
 it is) and a few payments show settlement at work, including one that queues for
-lack of funds and settles when an incoming payment covers it.
+lack of funds and settles when an incoming payment covers it. Prometheus (when
+installed) scrapes the network and serves the regulator's console pages; their URLs
+are printed (``--no-prometheus`` leaves it out).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 from straits.bank.v1 import bank_pb2
 
 from clients.sdk.bank import BankClient
-from clients.sdk.channel import open_channel
+from clients.sdk.channel import COMMIT_TIMEOUT_S, ApiError, open_channel
 from clients.sdk.issuer import IssuerClient
 from services.network.launcher import Launcher, NodeSpec
+from services.network.prometheus_server import PAGES, PrometheusServer
 from services.network.setup import NetworkPlan, init_network
+from wire.errors import ConfigError, UnavailableError
 from wire.tls import TlsFiles
 
 OPENING_BALANCE = 1_000_000_00  # minor units: 1,000,000.00 per bank
@@ -33,6 +37,9 @@ def register_up(actions: argparse._SubParsersAction) -> None:
     up.add_argument("--init", action="store_true", help="create the network if there is none")
     up.add_argument("--demo", action="store_true", help="issue opening balances and pay a little")
     up.add_argument("--log-level", default="INFO")
+    up.add_argument("--prometheus", default="127.0.0.1:9090", metavar="HOST:PORT",
+                    help="where Prometheus serves the dashboards (default %(default)s)")
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     up.set_defaults(run=run_up)
 
 
@@ -54,8 +61,11 @@ def run_up(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     nodes = launcher.start()
+    prometheus = None
     try:
         _print_endpoints(nodes, directory)
+        if not args.no_prometheus:
+            prometheus = start_dashboards(directory, args.prometheus)
         if args.demo:
             _demo(directory, nodes)
         _print_usage(directory)
@@ -69,9 +79,31 @@ def run_up(args: argparse.Namespace) -> int:
                 launcher.running.pop(running.spec.id)
     finally:
         print("\nStopping the network...", flush=True)
+        if prometheus is not None:
+            prometheus.stop()
         launcher.stop()
         print("Stopped. `make run` starts it again on the same data.")
     return 0
+
+
+def start_dashboards(directory: Path, address: str) -> PrometheusServer | None:
+    """Prometheus on the network's generated configuration, or None (said why) when it
+    is not installed or cannot start: the network runs without it."""
+    server = PrometheusServer(
+        directory / "prometheus" / "prometheus.yml",
+        directory / "prometheus" / "data",
+        address,
+        directory / "logs" / "prometheus.log",
+    )
+    try:
+        server.start()
+    except (ConfigError, UnavailableError) as error:
+        print(f"\nNo dashboards: {error} (`make prometheus` installs it)", flush=True)
+        return None
+    print(f"\nPrometheus at {server.url} (alerts: {server.url}/alerts); dashboards:")
+    for page in PAGES:
+        print(f"  {page:<11} {server.console(page)}")
+    return server
 
 
 def _print_endpoints(nodes: list[NodeSpec], directory: Path) -> None:
@@ -103,7 +135,9 @@ def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
     # ...until an incoming payment covers it; both settle in the same block.
     cover = client[second].send(third, 150_000_00, reference="cover", wait=True)
     _show(cover)
-    settled = client[third].payment(transfer_id=big.transfer_id)
+    # The payer's node learns of the settlement when it follows that block, which may be
+    # a moment after the payee's node answered: wait for its event rather than guess.
+    settled = _settled(client[third], big.transfer_id, cover.settled_height)
     _show(settled, note="(the queued payment, now)")
     print("\nBalances:")
     for bank in banks:
@@ -111,6 +145,20 @@ def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
         print(
             f"  {bank}: {account.balance / 100:>16,.2f}  (position {account.position / 100:,.2f})"
         )
+
+
+def _settled(bank: BankClient, transfer_id: bytes, height: int) -> bank_pb2.Payment:
+    """The payment once ``bank``'s node has seen it settle at ``height`` (or as it stands
+    when that takes longer than a commit may)."""
+    try:
+        for event in bank.watch(from_height=height, timeout=COMMIT_TIMEOUT_S):
+            payment = event.payment
+            if (payment.transfer_id == transfer_id
+                    and payment.status == bank_pb2.PAYMENT_STATUS_SETTLED):
+                return payment
+    except ApiError:
+        pass  # the deadline passed: show the payment as the node has it
+    return bank.payment(transfer_id=transfer_id)
 
 
 def _show(payment: bank_pb2.Payment, note: str = "") -> None:
@@ -131,6 +179,10 @@ The network keeps running; Ctrl-C stops it. In another terminal, as bank-a:
   .venv/bin/straits history
   .venv/bin/straits watch                                   # settlement events as they come
   .venv/bin/straits --help                                  # every command
+As the regulator (reads only; --bank picks a bank's node):
+  STRAITS_AS=regulator .venv/bin/straits positions
+  STRAITS_AS=regulator .venv/bin/straits queue --bank bank-c
+  STRAITS_AS=regulator .venv/bin/straits blocks
 """,
         flush=True,
     )

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.cli.output import emit
+from clients.cli.seats import EVERYONE
 from clients.cli.target import add_node_command, network_index
 from clients.sdk import ApiError, RegulatorClient, open_channel
 from ledger.errors import expected
@@ -26,7 +27,8 @@ HEALTH_TIMEOUT_S = 2.0
 
 def register(commands: argparse._SubParsersAction) -> None:
     add_node_command(
-        commands, "validators", "the validator set and each validator's health", run_validators
+        commands, "validators", "the validator set and each validator's health", run_validators,
+        seats=EVERYONE,
     )
 
 
