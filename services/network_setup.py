@@ -124,6 +124,22 @@ def bank_ids(count: int) -> list[str]:
     return ids
 
 
+def bank_bic(index: int, bank_id: str, country: str) -> str:
+    """bank-a -> BNKA<country>X0, bank-aa -> BKAA<country>X0, past two letters B<index>.
+
+    The location code's second character 0 marks a test BIC, so a local network's
+    codes never stand for a real institution."""
+    suffix = bank_id.removeprefix("bank-").upper()
+    party = f"BNK{suffix}" if len(suffix) == 1 else f"BK{suffix}" if len(suffix) == 2 else (
+        f"B{index:03d}")
+    return f"{party}{country}X0"
+
+
+def _country(currency: str) -> str:
+    # An ISO 4217 code starts with its country's ISO 3166 code (SGD: SG).
+    return currency[:2] if len(currency) == 3 and currency.isalpha() else "XX"
+
+
 def _title(participant_id: str) -> str:
     return participant_id.replace("-", " ").title()
 
@@ -193,9 +209,11 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
         for pid in [CENTRAL_BANK_ID, *banks]
     )
 
+    country = _country(plan.currency)
     participants = [ParticipantSpec(CENTRAL_BANK_ID, CENTRAL_BANK, "Central Bank",
-                                    public_keys[CENTRAL_BANK_ID])]
-    participants += [ParticipantSpec(b, BANK, _title(b), public_keys[b]) for b in banks]
+                                    public_keys[CENTRAL_BANK_ID], bic=f"CBNK{country}X0")]
+    participants += [ParticipantSpec(b, BANK, _title(b), public_keys[b],
+                                     bic=bank_bic(i, b, country)) for i, b in enumerate(banks)]
     participants += [ParticipantSpec(REGULATOR_ID, REGULATOR, "Regulator",
                                      regulator_key.public_key)]
     genesis = Genesis(
