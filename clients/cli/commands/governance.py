@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import argparse
 
+from clients.cli.commands.payments import AMOUNT_HELP
 from clients.cli.output import account_record, commit_record, emit
-from clients.cli.target import add_node_command, channel
+from clients.cli.target import add_node_command, amount, channel
 from clients.sdk import IssuerClient
 from ledger.keys import PublicKey
 
@@ -24,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         commands, "issue", "credit a bank against pledged collateral", run_issue
     )
     issue.add_argument("bank")
-    issue.add_argument("amount", type=int, help="minor units")
+    issue.add_argument("amount", help=AMOUNT_HELP)
     issue.add_argument("collateral_ref", help="the pledge's reference")
     issue.add_argument("--request-id", default="", help="idempotency key (default: random)")
 
@@ -45,7 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_issue(args: argparse.Namespace) -> int:
     commit = _issuer(args).issue(
-        args.bank, args.amount, args.collateral_ref, request_id=args.request_id
+        args.bank, amount(args, args.amount), args.collateral_ref, request_id=args.request_id
     )
     emit(args, commit_record(commit), COMMIT_COLUMNS)
     return 0
