@@ -83,6 +83,9 @@ def read(data: bytes, document: type[T], namespace: str, what: str) -> Located:
         line = exc.lineno or 0
         message = re.sub(r", line \d+, column \d+$", "", str(exc.msg or exc))
         raise IsoFileError(f"expected well-formed XML: {message}", line=line) from None
+    if root.getroottree().docinfo.doctype:
+        raise IsoFileError("expected no DOCTYPE: a payment file declares no entities",
+                           line=1)
     if _local(root.tag) != "Document" or etree.QName(root.tag).namespace != namespace:
         raise IsoFileError(
             f"expected a {what} Document in namespace {namespace}, got {root.tag!r}",
@@ -210,6 +213,6 @@ def render(message: Any, namespace: str) -> bytes:
         path, detail = errors[0]
         raise IsoFileError(f"refusing to write a message that breaks the schema: {detail}",
                            path=path)
-    config = SerializerConfig(pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    config = SerializerConfig(indent="  ", xml_declaration=True, encoding="UTF-8")
     text = XmlSerializer(config=config).render(message, ns_map={None: namespace})
     return text.encode()
