@@ -65,6 +65,12 @@ class NetworkPlan:
         if self.validators < 1:
             raise ConfigError(expected("at least 1 validator", self.validators),
                               field="validators")
+        if not (self.currency.isascii() and self.currency.isalpha() and self.currency.isupper()
+                and len(self.currency) <= 8):
+            raise ConfigError(expected("an upper-case currency code such as 'SGD'",
+                                       self.currency), field="currency")
+        if not 0 <= self.decimals <= 18:
+            raise ConfigError(expected("decimals in 0..18", self.decimals), field="decimals")
         if self.banks < 1:
             raise ConfigError(expected("at least 1 bank", self.banks), field="banks")
         last = self.base_port + self.validators + self.banks + METRICS_OFFSET

@@ -58,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ApiError as error:
         # A node refused the call: its status, stable reason and message say why.
-        print(f"straits: {error.code.name}: {_one_line(error.message)}", file=sys.stderr)
+        message = _one_line(error.message)
+        if error.code.name == "UNIMPLEMENTED":
+            message = (f"the node of {getattr(args, 'participant', None) or 'this address'} "
+                       f"does not serve '{args.command}'; use --as with a participant whose "
+                       "node does (the central bank's for issue, admit, supply...)")
+        print(f"straits: {error.code.name}: {message}", file=sys.stderr)
         return 1
     except OSError as error:
         where = f" {error.filename}" if getattr(error, "filename", None) else ""
