@@ -83,7 +83,7 @@ def test_a_new_user_runs_the_demo_uses_the_cli_and_restarts_on_the_same_data(
     try:
         text = "\n".join(lines)
         assert "[big-ticket] QUEUED" in text and "[big-ticket] SETTLED" in text, text
-        sent = straits("--json", "send", "bank-b", "12345", "--reference", "from-the-cli", env=env)
+        sent = straits("--json", "send", "bank-b", "123.45", "--reference", "from-the-cli", env=env)
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["status"] == "settled"
         before = json.loads(straits("--json", "balance", env=env).stdout)
