@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from clients.bench import apply_store, verifier
+from clients.bench import apply_store, iso20022, verifier
 
 SECTIONS: dict[str, Callable[[], dict]] = {
     "verifier": verifier.run,
     "apply+store": apply_store.run,
+    "iso20022": iso20022.run,
 }
 
 OUTPUT = Path("bench/core.json")

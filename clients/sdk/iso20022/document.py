@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
@@ -52,12 +52,20 @@ def _local(tag: object) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
-@dataclass(frozen=True)
 class Located:
     """A parsed message and the tree that tells where each of its elements is."""
 
-    message: Any
-    root: Any
+    def __init__(self, message: Any, root: Any) -> None:
+        self.message = message
+        self.root = root
+        # Children by name, per element: a file of many transfers asks for each one's line.
+        self._named: dict[tuple[int, str], list[Any]] = {}
+
+    def _children(self, element: Any, name: str) -> list[Any]:
+        key = (id(element), name)
+        if key not in self._named:
+            self._named[key] = [c for c in element if _local(c.tag) == name]
+        return self._named[key]
 
     def line(self, path: str) -> int:
         """Line of the element at ``path`` (``A/B[2]/C``, ``@Attr`` ending), or its nearest
@@ -67,7 +75,7 @@ class Located:
             if not step or step.startswith("@"):
                 break
             name, _, index = step.partition("[")
-            matches = [c for c in element if _local(c.tag) == name]
+            matches = self._children(element, name)
             position = int(index.rstrip("]")) - 1 if index else 0
             if position >= len(matches):
                 break
