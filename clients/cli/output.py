@@ -88,19 +88,21 @@ PAYMENT_COLUMNS = (
 )
 
 
-def _cell(column: str, value: Any, currency: Currency | None = None) -> str:
+def cell(column: str, value: Any, currency: Currency | None = None, *,
+         whole: bool = False) -> str:
+    """One value as a table shows it: amounts in ``currency`` when given."""
     if currency is not None and column in AMOUNT_COLUMNS and isinstance(value, int):
         return format_amount(value, currency)
     text = "" if value is None else str(value)
     # Ids are 64 hex digits: the first 16 tell them apart on screen; --json has them whole.
-    return text[:16] if column.endswith("_id") else text
+    return text[:16] if column.endswith("_id") and not whole else text
 
 
 def table(rows: Sequence[Record], columns: Sequence[str],
           currency: Currency | None = None) -> str:
     if not rows:
         return "(none)"
-    cells = [[_cell(c, row.get(c), currency) for c in columns] for row in rows]
+    cells = [[cell(c, row.get(c), currency) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]

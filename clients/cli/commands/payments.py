@@ -26,6 +26,7 @@ from clients.cli.commands.iso import is_xml, send_iso_file
 from clients.cli.output import (
     PAYMENT_COLUMNS,
     account_record,
+    cell,
     commit_record,
     emit,
     payment_record,
@@ -255,7 +256,9 @@ def run_watch(args: argparse.Namespace) -> int:
         if getattr(args, "json", False):
             emit(args, record, PAYMENT_COLUMNS)  # one JSON document per event
         else:
-            print("  ".join(str(record[c]) for c in PAYMENT_COLUMNS), flush=True)
+            currency = getattr(args, "amounts_in", None)
+            print("  ".join(cell(c, record[c], currency, whole=True) for c in PAYMENT_COLUMNS),
+                  flush=True)
         if args.count and seen >= args.count:
             break
     return 0
