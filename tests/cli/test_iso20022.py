@@ -5,6 +5,7 @@ bank's history; a bad file is refused whole and changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import uuid
 from collections import Counter
@@ -146,6 +147,12 @@ def test_the_days_camt053_matches_the_banks_history(
     assert closing == money(balance)  # nothing settled after the day yet
     assert opening + net == closing
 
+    # The same day as JSON, in minor units, for scripts.
+    assert main(["--json", *_cli(network, "bank-b", "statement", "--date", "today")]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert (money(as_json["opening"]), money(as_json["closing"])) == (opening, closing)
+    assert {e["transfer_id"] for e in as_json["entries"]} == set(entries)
+
 
 def test_a_bad_file_is_refused_whole_and_changes_nothing(
     network: Network, genesis: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -175,7 +182,7 @@ def test_a_bad_file_is_refused_whole_and_changes_nothing(
 
 
 def test_the_sdk_sends_a_file_and_reports_queued_transfers_settling_later(
-    network: Network, genesis: Genesis
+    network: Network, genesis: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     iso = IsoBank(BankClient(network.channel("bank-c", network.client_tls("bank-c"))), genesis)
     network.issuer_client().issue("bank-c", 1_00, "bond-iso-sdk")
@@ -201,3 +208,11 @@ def test_the_sdk_sends_a_file_and_reports_queued_transfers_settling_later(
     later = read_pacs002(iso.status_report(data))
     assert [t.tx_sts for t in later.tx_inf_and_sts] == ["ACSC", "ACSC"]
     assert later.orgnl_grp_inf_and_sts[0].grp_sts == "ACSC"
+
+    # The CLI gives the same report for the file.
+    path = tmp_path / "sent.xml"
+    path.write_bytes(data)
+    assert main(_cli(network, "bank-c", "status-report", str(path))) == 0
+    from_cli = read_pacs002(capsys.readouterr().out.encode())
+    assert [(t.orgnl_uetr, t.tx_sts) for t in from_cli.tx_inf_and_sts] == [
+        (t.uetr, "ACSC") for t in transfers]
