@@ -131,13 +131,23 @@ def bank_ids(count: int) -> list[str]:
 
 
 def bank_bic(index: int, bank_id: str, country: str) -> str:
-    """bank-a -> BNKA<country>X0, bank-aa -> BKAA<country>X0, past two letters B<index>.
+    """bank-a -> BNKA<country>X0, bank-aa -> BKAA<country>X0, past two letters B and the
+    index in base 36 (B01A...).
 
     The location code's second character 0 marks a test BIC, so a local network's
     codes never stand for a real institution."""
     suffix = bank_id.removeprefix("bank-").upper()
-    party = f"BNK{suffix}" if len(suffix) == 1 else f"BK{suffix}" if len(suffix) == 2 else (
-        f"B{index:03d}")
+    if len(suffix) == 1:
+        party = f"BNK{suffix}"
+    elif len(suffix) == 2:
+        party = f"BK{suffix}"
+    else:
+        digits = ""
+        n = index
+        for _ in range(3):
+            n, r = divmod(n, 36)
+            digits = (string.digits + string.ascii_uppercase)[r] + digits
+        party = f"B{digits}"
     return f"{party}{country}X0"
 
 

@@ -12,10 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.cli.main import main
 from ledger import genesis as ledger_genesis
+from ledger.genesis import BIC_PATTERN
 from ledger.keys import PrivateKey
 from services.config import load_config
 from services.errors import ConfigError
-from ledger.genesis import BIC_PATTERN
 from services.network_setup import NetworkPlan, bank_bic, bank_ids, init_network
 from services.pki import CertificateAuthority, Identity, Role, load_certificate
 from services.server import create_server
@@ -122,7 +122,7 @@ def test_plan_with_ports_past_the_range_names_base_port(tmp_path: Path) -> None:
 
 
 def test_bank_bics_stay_distinct_and_well_formed_past_the_alphabet() -> None:
-    ids = bank_ids(800)
+    ids = bank_ids(5000)
     bics = [bank_bic(i, b, "SG") for i, b in enumerate(ids)]
     assert len(set(bics)) == len(bics)
     assert all(BIC_PATTERN.fullmatch(b) for b in bics)

@@ -55,6 +55,10 @@ def send_iso_file(args: argparse.Namespace) -> int:
                     "amount": sum(t.amount for t in file.transfers)},
              ("message_id", "transfers", "amount"))
         return 0
+    if args.report is not None and str(args.report) != "-" and not args.report.parent.is_dir():
+        # Found out before sending: the transfers would go, their report would not.
+        raise InvalidRequestError(expected("a report path in an existing directory",
+                                           str(args.report)), field="report")
     sent = iso.send_pacs009(data, wait=not args.no_wait)
     if args.report is not None:
         _write(args.report, sent.report)
