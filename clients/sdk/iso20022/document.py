@@ -13,9 +13,10 @@ xsdata into the message object (its lxml handler clears elements as it goes).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from enum import Enum
@@ -162,17 +163,33 @@ def _binding_detail(exc: Exception) -> str:
     return f"expected a document that follows the schema: {text}"
 
 
+@functools.cache
+def _schema_fields(cls: type) -> tuple[tuple[str, str, str, Mapping[str, Any]], ...]:
+    """(attribute, element name, path suffix, facets) of each field of a message class."""
+    described = []
+    for f in fields(cls):
+        meta = f.metadata
+        kind = meta.get("type")
+        name = meta.get("name", f.name)
+        if kind == "Attribute":
+            suffix = f"/@{name}"
+        else:
+            suffix = "" if kind is None and f.name == "value" else f"/{name}"
+        described.append((f.name, name, suffix, meta))
+    return tuple(described)
+
+
 def schema_errors(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(element path, what is wrong) for every facet of the schema that ``value`` breaks."""
     if not is_dataclass(value):
         return
-    for f in fields(value):
-        meta = f.metadata
-        kind = meta.get("type")
-        name = meta.get("name", f.name)
-        here = f"{path}/@{name}" if kind == "Attribute" else (
-            path if kind is None and f.name == "value" else f"{path}/{name}")
-        item = getattr(value, f.name)
+    for attribute, name, suffix, meta in _schema_fields(type(value)):
+        item = getattr(value, attribute)
+        if item is None:
+            if meta.get("required"):
+                yield path + suffix, f"expected {name}, got none"
+            continue
+        here = path + suffix
         if isinstance(item, list):
             if len(item) < meta.get("min_occurs", 0):
                 yield here, f"expected at least {meta['min_occurs']} {name}, got {len(item)}"
@@ -181,20 +198,15 @@ def schema_errors(value: Any, path: str) -> Iterator[tuple[str, str]]:
             for i, element in enumerate(item, start=1):
                 yield from _facets(element, meta, f"{here}[{i}]", name)
             continue
-        if item is None:
-            if meta.get("required"):
-                yield here, f"expected {name}, got none"
-            continue
         yield from _facets(item, meta, here, name)
 
 
-def _facets(item: Any, meta: Any, here: str, name: str) -> Iterator[tuple[str, str]]:
+def _facets(item: Any, meta: Mapping[str, Any], here: str, name: str) -> Iterator[tuple[str, str]]:
     if is_dataclass(item):
         yield from schema_errors(item, here)
         return
     if isinstance(item, Enum):
         return
-    text = str(item)
     if isinstance(item, str):
         if len(item) < meta.get("min_length", 0):
             yield here, f"expected {name} of at least {meta['min_length']} characters, got {item!r}"
@@ -204,6 +216,7 @@ def _facets(item: Any, meta: Any, here: str, name: str) -> Iterator[tuple[str, s
         if pattern and not re.fullmatch(pattern, item):
             yield here, f"expected {name} matching {pattern}, got {item!r}"
     if isinstance(item, Decimal):
+        text = str(item)
         _, digits, exponent = item.as_tuple()
         fraction = -int(exponent) if isinstance(exponent, int) and exponent < 0 else 0
         if "fraction_digits" in meta and fraction > meta["fraction_digits"]:
