@@ -229,6 +229,7 @@ def test_a_statement_balances_its_entries_and_says_where_each_came_from() -> Non
     assert statement.ntry[0].ntry_dtls[0].tx_dtls[0].refs.uetr is None
     assert statement.txs_summry.ttl_ntries.ttl_net_ntry.amt == Decimal("300.00")
     assert statement.acct.ccy == "SGD" and statement.acct.id.othr.id == "bank-a"
+    assert "not itemised" in statement.addtl_stmt_inf
 
 
 def test_every_message_we_write_holds_to_the_schema_facets() -> None:

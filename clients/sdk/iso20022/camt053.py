@@ -31,6 +31,9 @@ from ledger.genesis import Genesis, ParticipantSpec
 VERSION = "camt.053.001.08"
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{VERSION}"
 _REFERENCE_LENGTH = 32
+# Said in every statement, so no reader takes the entries for every movement.
+NOT_ITEMISED = ("Entries are interbank transfers. Issuance and redemption by the central "
+                "bank are not itemised; they show in the balances.")
 _ID_LENGTH = 35
 
 
@@ -171,6 +174,7 @@ def write_camt053(genesis: Genesis, account: str, day: dt.date, *, opening: int,
         bal=[_balance("OPBD", opening, day, genesis), _balance("CLBD", closing, day, genesis)],
         txs_summry=_totals(ordered, genesis),
         ntry=[_entry(e, genesis) for e in ordered],
+        addtl_stmt_inf=NOT_ITEMISED,
     )
     document = camt053.Document(bk_to_cstmr_stmt=camt053.BankToCustomerStatementV08(
         grp_hdr=camt053.GroupHeader81(msg_id=message_id,
