@@ -38,14 +38,6 @@ from ledger.errors import StraitsError, expected
 from services.errors import InvalidRequestError
 
 AMOUNT_HELP = "in the network's currency (1,000.00 or SGD 1000), or minor units with --minor"
-
-
-def count(text: str) -> int:
-    """A whole number of zero or more, for heights, limits and counts."""
-    if not text.isascii() or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
-    return int(text)
-
 PRIORITIES = {"urgent": tx_pb.PRIORITY_URGENT, "normal": tx_pb.PRIORITY_NORMAL}
 DIRECTIONS = {"out": pb.DIRECTION_OUTGOING, "in": pb.DIRECTION_INCOMING}
 STATUSES = {
@@ -55,6 +47,13 @@ STATUSES = {
 }
 FILE_BATCH = 1000
 COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
+
+
+def count(text: str) -> int:
+    """A whole number of zero or more, for heights, limits and counts."""
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
+    return int(text)
 
 
 def _bank(args: argparse.Namespace) -> BankClient:
