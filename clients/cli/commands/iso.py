@@ -13,14 +13,17 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clients.cli.output import emit
 from clients.cli.target import add_node_command, channel, genesis
 from clients.sdk import BankClient
-from clients.sdk.iso20022 import IsoBank
-from clients.sdk.iso20022.camt053 import Entry
 from ledger.errors import expected
 from services.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from clients.sdk.iso20022 import IsoBank
+    from clients.sdk.iso20022.camt053 import Entry
 
 FORMATS = ("table", "camt.053")
 ENTRY_COLUMNS = ("transfer_id", "direction", "counterparty", "amount", "settled", "reference")
@@ -35,6 +38,10 @@ def is_xml(path: Path) -> bool:
 
 
 def _iso(args: argparse.Namespace) -> IsoBank:
+    # Imported here: the generated message classes take a while to load, and every other
+    # command would pay for them at start.
+    from clients.sdk.iso20022 import IsoBank
+
     return IsoBank(BankClient(channel(args)), genesis(args))
 
 
