@@ -216,3 +216,21 @@ def test_the_sdk_sends_a_file_and_reports_queued_transfers_settling_later(
     from_cli = read_pacs002(capsys.readouterr().out.encode())
     assert [(t.orgnl_uetr, t.tx_sts) for t in from_cli.tx_inf_and_sts] == [
         (t.uetr, "ACSC") for t in transfers]
+
+
+def test_a_uetr_sent_again_with_other_content_is_rejected_not_paid(
+    network: Network, genesis: Genesis
+) -> None:
+    iso = IsoBank(BankClient(network.channel("bank-b", network.client_tls("bank-b"))), genesis)
+    network.issuer_client().issue("bank-b", 10_00, "bond-iso-uetr")
+    first = FileTransfer(0, "ONCE", str(uuid.uuid4()), "bank-b", "bank-a", 1_00)
+    sent = iso.send_pacs009(write_pacs009("UETR-1", [first], genesis, dt.datetime.now(dt.UTC)))
+    assert [o.tx_status for o in sent.outcomes] == ["ACSC"]
+    balance = iso.bank.balance().balance
+
+    changed = FileTransfer(0, "ONCE", first.uetr, "bank-b", "bank-a", 2_00)
+    again = iso.send_pacs009(write_pacs009("UETR-2", [changed], genesis, dt.datetime.now(dt.UTC)))
+
+    row = read_pacs002(again.report).tx_inf_and_sts[0]
+    assert (row.tx_sts, row.sts_rsn_inf[0].rsn.cd) == ("RJCT", "AM05")
+    assert again.refused == 1 and iso.bank.balance().balance == balance
