@@ -12,6 +12,7 @@ The genesis hash (the parent hash of block 1) is SHA-256 over
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -28,6 +29,9 @@ CENTRAL_BANK = "central_bank"
 BANK = "bank"
 REGULATOR = "regulator"
 ROLES = (CENTRAL_BANK, BANK, REGULATOR)
+
+# ISO 9362 business identifier code (BIC): party, country, location, optional branch.
+BIC_PATTERN = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,8 @@ class ParticipantSpec:
     role: str
     name: str
     key: PublicKey
+    # Optional so that genesis files written before BICs existed load, and keep their hash.
+    bic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +82,21 @@ class Genesis:
     def central_bank(self) -> ParticipantSpec:
         return next(p for p in self.participants if p.role == CENTRAL_BANK)
 
+    def participant_by_bic(self, bic: str) -> ParticipantSpec | None:
+        """The participant with this BIC; an 8-character BIC also matches its XXX branch."""
+        wanted = bic[:8] if bic.endswith("XXX") else bic
+        return next(
+            (p for p in self.participants if p.bic and (p.bic[:8] if p.bic.endswith("XXX")
+                                                         else p.bic) == wanted),
+            None,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id,
             "currency": {"code": self.currency.code, "decimals": self.currency.decimals},
             "genesis_time_ms": self.genesis_time_ms,
-            "participants": [
-                {"id": p.id, "role": p.role, "name": p.name, "key": p.key.to_text()}
-                for p in self.participants
-            ],
+            "participants": [_participant_dict(p) for p in self.participants],
             "validators": [{"id": v.id, "key": v.key.to_text()} for v in self.validators],
             "parameters": self.parameters.to_dict(),
         }
@@ -118,6 +130,7 @@ class Genesis:
             for i, p in enumerate(_list(root["participants"], "participants"))
         )
         _distinct([p.id for p in participants], "participants", "id")
+        _distinct_bics(participants)
         central = [p for p in participants if p.role == CENTRAL_BANK]
         if len(central) != 1:
             raise GenesisError(
@@ -209,8 +222,24 @@ def _key(value: object, field: str) -> PublicKey:
         raise GenesisError(exc.detail, field=field) from exc
 
 
+def _participant_dict(p: ParticipantSpec) -> dict[str, str]:
+    entry = {"id": p.id, "role": p.role, "name": p.name, "key": p.key.to_text()}
+    if p.bic:
+        entry["bic"] = p.bic
+    return entry
+
+
+def _bic(value: object, field: str) -> str:
+    if not isinstance(value, str) or not BIC_PATTERN.fullmatch(value):
+        raise GenesisError(
+            expected("a BIC of 8 or 11 upper-case letters and digits such as 'BNKASGS0'", value),
+            field=field,
+        )
+    return value
+
+
 def _participant(value: object, field: str) -> ParticipantSpec:
-    p = _mapping(value, field, {"id", "role", "name", "key"})
+    p = _mapping(value, field, {"id", "role", "name", "key", "bic"}, optional={"bic"})
     if p["role"] not in ROLES:
         raise GenesisError(expected(f"one of {list(ROLES)}", p["role"]), field=f"{field}.role")
     return ParticipantSpec(
@@ -218,7 +247,18 @@ def _participant(value: object, field: str) -> ParticipantSpec:
         role=p["role"],
         name=_text(p["name"], f"{field}.name"),
         key=_key(p["key"], f"{field}.key"),
+        bic=_bic(p["bic"], f"{field}.bic") if "bic" in p else "",
     )
+
+
+def _distinct_bics(participants: tuple[ParticipantSpec, ...]) -> None:
+    seen: set[str] = set()
+    for i, p in enumerate(participants):
+        # BANKSGS0 and BANKSGS0XXX name the same institution.
+        key = p.bic[:8] if p.bic.endswith("XXX") else p.bic
+        if key and key in seen:
+            raise GenesisError(expected("distinct bics", p.bic), field=f"participants[{i}].bic")
+        seen.add(key)
 
 
 def _validator(value: object, field: str) -> ValidatorSpec:

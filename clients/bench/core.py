@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from clients.bench import apply_store, verifier
+from clients.bench import apply_store, iso20022, verifier
 
 SECTIONS: dict[str, Callable[[], dict]] = {
     "verifier": verifier.run,
     "apply+store": apply_store.run,
+    "iso20022": iso20022.run,
 }
 
 OUTPUT = Path("bench/core.json")
@@ -92,4 +93,9 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m clients.bench.core [SECTION...]``: the named sections alone, or all.
+    chosen = sys.argv[1:]
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        sys.exit(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    main({name: SECTIONS[name] for name in chosen} or SECTIONS)

@@ -5,8 +5,11 @@ The node commands (``straits validator|bank|issuer``) are the servers' own entry
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``run`` to a function taking the parsed arguments and returning the exit status.
-Errors of the Straits hierarchy end the command with their message and status 1;
-anything else is a bug and keeps its traceback.
+
+Whatever goes wrong ends the command with one line on stderr that says why, and a
+non-zero status, never a traceback: 2 for a command line that does not parse, 1 for a
+refusal (a Straits error, a node's answer, a file that cannot be read), 70 for a
+fault of the tool itself, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -14,18 +17,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from clients.cli.commands import chain, governance, load, network, payments, validators
+from clients.cli.commands import chain, governance, iso, load, network, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 from services import run as nodes
 from services.network import pki_commands
 
-COMMANDS = (network, nodes, pki_commands, payments, governance, validators, chain, load)
+COMMANDS = (network, nodes, pki_commands, payments, iso, governance, validators, chain, load)
+USAGE_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 70, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (subcommand parsers share the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="straits", description="Tokenised interbank settlement on a QBFT ledger.")
     parser.add_argument("--json", action="store_true",
                         help="print machine-readable JSON instead of tables")
@@ -35,17 +47,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else USAGE_ERROR
     try:
         return int(args.run(args))
     except StraitsError as error:
-        print(f"straits: {error}", file=sys.stderr)
+        print(f"straits: {_one_line(error)}", file=sys.stderr)
         return 1
     except ApiError as error:
         # A node refused the call: its status, stable reason and message say why.
-        print(f"straits: {error.code.name}: {error.message}", file=sys.stderr)
+        message = _one_line(error.message)
+        if error.code.name == "UNIMPLEMENTED":
+            message = (f"the node of {getattr(args, 'participant', None) or 'this address'} "
+                       f"does not serve '{args.command}'; use --as with a participant whose "
+                       "node does (the central bank's for issue, admit, supply...)")
+        print(f"straits: {error.code.name}: {message}", file=sys.stderr)
         return 1
+    except OSError as error:
+        where = f" {error.filename}" if getattr(error, "filename", None) else ""
+        print(f"straits: cannot use{where}: {_one_line(error.strerror or error)}",
+              file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as error:
+        print(f"straits: expected UTF-8 text: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("straits: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as error:  # the promise is one line, whatever broke
+        print(f"straits: internal error: {type(error).__name__}: {_one_line(error)}",
+              file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """What commands print: aligned tables for people, one JSON document for scripts.
 
 Every record is first a plain dict (ids as hex, enums as short lower-case names,
-amounts as integer minor units); ``emit`` prints it either way.
+amounts as integer minor units); ``emit`` prints it either way. Tables show amounts
+in the network's currency (``1,000.00``) when ``args.amounts_in`` is set; JSON keeps
+minor units, so scripts never parse a formatted number.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from straits.common.v1 import common_pb2 as common_pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
+from ledger.genesis import Currency
+from ledger.money import format_amount
+
 Record = Mapping[str, Any]
+AMOUNT_COLUMNS = frozenset(
+    {"amount", "balance", "queued_in", "queued_out", "position", "issued", "redeemed",
+     "total_supply", "opening", "closing"}
+)
 
 
 def _name(enum: Any, value: int, prefix: str) -> str:
@@ -79,16 +88,21 @@ PAYMENT_COLUMNS = (
 )
 
 
-def _cell(column: str, value: Any) -> str:
+def cell(column: str, value: Any, currency: Currency | None = None, *,
+         whole: bool = False) -> str:
+    """One value as a table shows it: amounts in ``currency`` when given."""
+    if currency is not None and column in AMOUNT_COLUMNS and isinstance(value, int):
+        return format_amount(value, currency)
     text = "" if value is None else str(value)
     # Ids are 64 hex digits: the first 16 tell them apart on screen; --json has them whole.
-    return text[:16] if column.endswith("_id") else text
+    return text[:16] if column.endswith("_id") and not whole else text
 
 
-def table(rows: Sequence[Record], columns: Sequence[str]) -> str:
+def table(rows: Sequence[Record], columns: Sequence[str],
+          currency: Currency | None = None) -> str:
     if not rows:
         return "(none)"
-    cells = [[_cell(c, row.get(c)) for c in columns] for row in rows]
+    cells = [[cell(c, row.get(c), currency) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
@@ -101,4 +115,4 @@ def emit(args: argparse.Namespace, data: Record | Sequence[Record], columns: Seq
         print(json.dumps(data, indent=2))
         return
     rows = [data] if isinstance(data, Mapping) else list(data)
-    print(table(rows, columns))
+    print(table(rows, columns, getattr(args, "amounts_in", None)))

@@ -1,5 +1,9 @@
 """Which node a command talks to, and as whom.
 
+Amounts: a command reads the network's currency and decimals from its genesis, found
+through the network directory or given with ``--genesis``; ``--minor`` takes and
+shows integer minor units instead.
+
 Either a network directory and a participant (``--network DIR --as bank-a``, or the
 ``STRAITS_NETWORK`` and ``STRAITS_AS`` environment variables), resolved through the
 directory's ``network.json`` to the participant's node address and its client
@@ -17,6 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,7 +29,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients.cli.seats import BANK_ONLY, Run, checked
 from clients.sdk import ApiError, NetworkIndex, open_channel
 from clients.sdk.network import BANK, REGULATOR, VALIDATOR
-from ledger.errors import expected
+from ledger import genesis as genesis_file
+from ledger.errors import StraitsError, expected
+from ledger.genesis import Currency, Genesis
+from ledger.money import parse_amount, parse_minor
 from wire.errors import ConfigError
 from wire.tls import TlsFiles
 
@@ -55,16 +63,58 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cert", type=Path, help="client certificate (PEM)")
     group.add_argument("--key", type=Path, help="client private key (PEM)")
     group.add_argument("--ca", type=Path, help="the network CA certificate (PEM)")
+    group.add_argument(
+        "--genesis", type=Path, help="the network's genesis.json (default: the network's own)"
+    )
+    parser.add_argument(
+        "--minor", action="store_true", help="amounts in integer minor units, in and out"
+    )
 
 
 def network_index(directory: Path) -> dict:  # type: ignore[type-arg]
     path = Path(directory) / "network.json"
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
-    except FileNotFoundError:
+    except (OSError, ValueError):
         raise ConfigError(
             f"expected a network directory with network.json, got {str(path)!r}", field="network"
         ) from None
+
+
+def genesis(args: argparse.Namespace) -> Genesis:
+    """The network's genesis: ``--genesis``, else the one of ``--network``."""
+    path = getattr(args, "genesis", None)
+    if path is None:
+        if getattr(args, "network", None) is None:
+            raise ConfigError(
+                "expected --network DIR or --genesis FILE to know the network's currency "
+                "and participants, got neither (or give amounts with --minor)",
+                field="genesis",
+            )
+        path = Path(args.network) / network_index(args.network).get("genesis", "genesis.json")
+    return genesis_file.load(path)
+
+
+def currency(args: argparse.Namespace) -> Currency:
+    return genesis(args).currency
+
+
+def amount(args: argparse.Namespace, text: str) -> int:
+    """Minor units of an amount typed on the command line (see the module docstring)."""
+    if getattr(args, "minor", False):
+        return parse_minor(text)
+    return parse_amount(text, currency(args))
+
+
+def display_currency(args: argparse.Namespace) -> Currency | None:
+    """The currency tables show amounts in; None for minor units (``--minor``, or no
+    genesis to be found)."""
+    if getattr(args, "minor", False):
+        return None
+    try:
+        return currency(args)
+    except StraitsError:
+        return None
 
 
 def resolve(args: argparse.Namespace) -> Target:
@@ -170,5 +220,15 @@ def add_node_command(
         default=argparse.SUPPRESS,
         help="print machine-readable JSON instead of a table",
     )
-    parser.set_defaults(run=checked(name, seats, run), regulator_reads=regulator_reads)
+    parser.set_defaults(run=checked(name, seats, _showing_amounts(run)),
+                        regulator_reads=regulator_reads)
     return parser
+
+
+def _showing_amounts(run: Any) -> Any:
+    def with_currency(args: argparse.Namespace) -> int:
+        if not getattr(args, "json", False):
+            args.amounts_in = display_currency(args)
+        return int(run(args))
+
+    return with_currency

@@ -64,6 +64,11 @@ class BankClient:
     def balance(self) -> common_pb2.Account:
         return unary(self._stub.GetBalance, pb.GetBalanceRequest(), self._timeout).account
 
+    def balance_at(self) -> tuple[common_pb2.Account, int]:
+        """The account and the height it was read at."""
+        answer = unary(self._stub.GetBalance, pb.GetBalanceRequest(), self._timeout)
+        return answer.account, answer.height
+
     def queue(self) -> pb.ListQueueResponse:
         return unary(self._stub.ListQueue, pb.ListQueueRequest(), self._timeout)
 

@@ -67,6 +67,12 @@ class NetworkPlan:
         if self.validators < 1:
             raise ConfigError(expected("at least 1 validator", self.validators),
                               field="validators")
+        if not (self.currency.isascii() and self.currency.isalpha() and self.currency.isupper()
+                and len(self.currency) <= 8):
+            raise ConfigError(expected("an upper-case currency code such as 'SGD'",
+                                       self.currency), field="currency")
+        if not 0 <= self.decimals <= 18:
+            raise ConfigError(expected("decimals in 0..18", self.decimals), field="decimals")
         if self.banks < 1:
             raise ConfigError(expected("at least 1 bank", self.banks), field="banks")
         last = self.base_port + self.validators + self.banks + METRICS_OFFSET
@@ -124,6 +130,32 @@ def bank_ids(count: int) -> list[str]:
             suffix = string.ascii_lowercase[r] + suffix
         ids.append(f"bank-{suffix}")
     return ids
+
+
+def bank_bic(index: int, bank_id: str, country: str) -> str:
+    """bank-a -> BNKA<country>X0, bank-aa -> BKAA<country>X0, past two letters B and the
+    index in base 36 (B01A...).
+
+    The location code's second character 0 marks a test BIC, so a local network's
+    codes never stand for a real institution."""
+    suffix = bank_id.removeprefix("bank-").upper()
+    if len(suffix) == 1:
+        party = f"BNK{suffix}"
+    elif len(suffix) == 2:
+        party = f"BK{suffix}"
+    else:
+        digits = ""
+        n = index
+        for _ in range(3):
+            n, r = divmod(n, 36)
+            digits = (string.digits + string.ascii_uppercase)[r] + digits
+        party = f"B{digits}"
+    return f"{party}{country}X0"
+
+
+def _country(currency: str) -> str:
+    # An ISO 4217 code starts with its country's ISO 3166 code (SGD: SG).
+    return currency[:2] if len(currency) == 3 and currency.isalpha() else "XX"
 
 
 def _title(participant_id: str) -> str:
@@ -196,9 +228,11 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
         for pid in [CENTRAL_BANK_ID, *banks]
     )
 
+    country = _country(plan.currency)
     participants = [ParticipantSpec(CENTRAL_BANK_ID, CENTRAL_BANK, "Central Bank",
-                                    public_keys[CENTRAL_BANK_ID])]
-    participants += [ParticipantSpec(b, BANK, _title(b), public_keys[b]) for b in banks]
+                                    public_keys[CENTRAL_BANK_ID], bic=f"CBNK{country}X0")]
+    participants += [ParticipantSpec(b, BANK, _title(b), public_keys[b],
+                                     bic=bank_bic(i, b, country)) for i, b in enumerate(banks)]
     participants += [ParticipantSpec(REGULATOR_ID, REGULATOR, "Regulator",
                                      regulator_key.public_key)]
     genesis = Genesis(

@@ -38,12 +38,12 @@ def funded(network: Network) -> None:
 
 def test_issue_send_and_balance(network: Network, capsys: pytest.CaptureFixture[str]) -> None:
     before = straits(network, capsys, "bank-a", "balance")["balance"]
-    commit = straits(network, capsys, "central-bank", "issue", "bank-a", "100000", "bond-1")
+    commit = straits(network, capsys, "central-bank", "issue", "bank-a", "1,000.00", "bond-1")
     assert commit["outcome"] == "applied", commit
     before += 100_000
 
     payment = straits(
-        network, capsys, "bank-a", "send", "bank-b", "2500", "--reference", "invoice 9"
+        network, capsys, "bank-a", "send", "bank-b", "SGD 25", "--reference", "invoice 9"
     )
 
     assert (payment["status"], payment["payee"], payment["amount"]) == ("settled", "bank-b", 2500)
@@ -71,7 +71,7 @@ def test_send_file_pays_each_line_once_even_when_sent_twice(
     target = ["--network", str(network.layout.directory), "--as", "bank-a"]
     statuses = []
     for _ in range(2):
-        statuses.append(main(["--json", "send-file", str(payments), *target]))
+        statuses.append(main(["--json", "send-file", str(payments), "--minor", *target]))
         results = json.loads(capsys.readouterr().out)
         assert [r["status"] for r in results] == ["settled", "refused", "settled"], results
         assert results[1]["reason"] == "unknown_account"
@@ -87,7 +87,7 @@ def test_send_file_pays_each_line_once_even_when_sent_twice(
 def test_queue_hold_release_and_cancel(
     network: Network, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    queued = straits(network, capsys, "bank-c", "send", "bank-a", "40")
+    queued = straits(network, capsys, "bank-c", "send", "bank-a", "40", "--minor")
     assert queued["status"] == "queued", queued
     tid = queued["transfer_id"]
 
@@ -105,7 +105,7 @@ def test_queue_hold_release_and_cancel(
 def test_watch_replays_settlements_from_a_height(
     network: Network, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    payment = straits(network, capsys, "bank-b", "send", "bank-a", "77", "--reference", "w")
+    payment = straits(network, capsys, "bank-b", "send", "bank-a", "0.77", "--reference", "w")
     out = straits(
         network,
         capsys,

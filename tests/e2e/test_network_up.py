@@ -104,7 +104,7 @@ def test_a_new_user_runs_the_demo_uses_the_cli_and_restarts_on_the_same_data(
         overview = f"http://{prometheus}/consoles/overview.html"
         assert overview in text, f"network up did not print the dashboards' URLs:\n{text}"
         assert listed(overview, "validator-1"), "the overview lists no node after 30 s"
-        sent = straits("--json", "send", "bank-b", "12345", "--reference", "from-the-cli", env=env)
+        sent = straits("--json", "send", "bank-b", "123.45", "--reference", "from-the-cli", env=env)
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["status"] == "settled"
         before = json.loads(straits("--json", "balance", env=env).stdout)

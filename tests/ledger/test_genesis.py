@@ -117,3 +117,35 @@ def test_a_p256_participant_key_is_accepted():
     assert genesis.participants[1].key.type is KeyType.ECDSA_P256
     assert json.loads(json.dumps(genesis.to_dict())) == genesis.to_dict()
     assert key("bank-a").public_key != genesis.participants[1].key
+
+
+def test_a_bic_is_optional_and_a_genesis_without_one_keeps_its_hash():
+    plain = Genesis.from_dict(genesis_dict())
+    assert all(p.bic == "" for p in plain.participants)
+    assert "bic" not in json.dumps(plain.to_dict())
+
+    with_bic = genesis_dict()
+    with_bic["participants"][1]["bic"] = "BNKASGX0"
+    genesis = Genesis.from_dict(with_bic)
+    assert genesis.participants[1].bic == "BNKASGX0"
+    assert genesis.participant_by_bic("BNKASGX0XXX") == genesis.participants[1]
+    assert genesis.participant_by_bic("BNKZSGX0") is None
+    assert genesis.hash != plain.hash and Genesis.from_dict(genesis.to_dict()) == genesis
+
+
+@pytest.mark.parametrize("bic", ["bnkasgx0", "BNKA", "BNKA1GX0", "BNKASGX0X", 42])
+def test_a_malformed_bic_is_refused_naming_the_participant(bic):
+    data = genesis_dict()
+    data["participants"][1]["bic"] = bic
+    with pytest.raises(GenesisError) as refused:
+        Genesis.from_dict(data)
+    assert refused.value.field == "participants[1].bic"
+
+
+def test_two_participants_may_not_share_a_bic():
+    data = genesis_dict()
+    data["participants"][1]["bic"] = "BNKASGX0"
+    data["participants"][2]["bic"] = "BNKASGX0XXX"
+    with pytest.raises(GenesisError) as refused:
+        Genesis.from_dict(data)
+    assert refused.value.field == "participants[2].bic"

@@ -12,12 +12,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.cli.main import main
 from ledger import genesis as ledger_genesis
+from ledger.genesis import BIC_PATTERN
 from ledger.keys import PrivateKey
 from services.common.config import load_config
 from services.common.errors import ConfigError
 from services.common.pki import CertificateAuthority, Identity, Role, load_certificate
 from services.common.server import create_server
-from services.network.setup import NetworkPlan, bank_ids, init_network
+from services.network.setup import NetworkPlan, bank_bic, bank_ids, init_network
 from tests.services.conftest import connect
 from wire.tls import TlsFiles, channel_credentials
 
@@ -40,6 +41,9 @@ def test_genesis_loads_with_every_participant_and_validator(network: Path) -> No
     roles = {p.id: p.role for p in genesis.participants}
     assert roles == {"central-bank": "central_bank", "bank-a": "bank", "bank-b": "bank",
                      "bank-c": "bank", "regulator": "regulator"}
+    bics = {p.id: p.bic for p in genesis.participants}
+    assert bics == {"central-bank": "CBNKSGX0", "bank-a": "BNKASGX0", "bank-b": "BNKBSGX0",
+                    "bank-c": "BNKCSGX0", "regulator": ""}
 
 
 def test_each_node_config_loads_and_its_ledger_key_matches_genesis(network: Path) -> None:
@@ -115,6 +119,13 @@ def test_plan_with_ports_past_the_range_names_base_port(tmp_path: Path) -> None:
         init_network(tmp_path, NetworkPlan(base_port=65500), now=NOW)
     assert refused.value.field == "base_port"
     assert not (tmp_path / "genesis.json").exists()
+
+
+def test_bank_bics_stay_distinct_and_well_formed_past_the_alphabet() -> None:
+    ids = bank_ids(5000)
+    bics = [bank_bic(i, b, "SG") for i, b in enumerate(ids)]
+    assert len(set(bics)) == len(bics)
+    assert all(BIC_PATTERN.fullmatch(b) for b in bics)
 
 
 def test_bank_ids_stay_distinct_past_the_alphabet() -> None:

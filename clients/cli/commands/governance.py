@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 
+from clients.cli.commands.payments import AMOUNT_HELP
 from clients.cli.output import account_record, commit_record, emit
 from clients.cli.seats import CENTRAL_BANK_ONLY, OVERSIGHT, seat_of
-from clients.cli.target import add_node_command, channel
+from clients.cli.target import add_node_command, amount, channel
 from clients.sdk import IssuerClient, RegulatorClient
 from clients.sdk.network import CENTRAL_BANK, REGULATOR, VALIDATOR
 from ledger.keys import PublicKey
@@ -27,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         seats=CENTRAL_BANK_ONLY,
     )
     issue.add_argument("bank")
-    issue.add_argument("amount", type=int, help="minor units")
+    issue.add_argument("amount", help=AMOUNT_HELP)
     issue.add_argument("collateral_ref", help="the pledge's reference")
     issue.add_argument("--request-id", default="", help="idempotency key (default: random)")
 
@@ -53,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_issue(args: argparse.Namespace) -> int:
     commit = _issuer(args).issue(
-        args.bank, args.amount, args.collateral_ref, request_id=args.request_id
+        args.bank, amount(args, args.amount), args.collateral_ref, request_id=args.request_id
     )
     emit(args, commit_record(commit), COMMIT_COLUMNS)
     return 0

@@ -1,10 +1,12 @@
 """A bank's commands against its own node: send, send-file, balance, queue, history,
 watch, cancel, hold, release, reprioritise, redeem.
 
-Amounts are integer minor units. Money-moving commands wait for the block by default
-(``--no-wait`` answers at acceptance). ``send-file`` derives each line's request id
-from the file's content and the line number, so sending the same file again never
-pays twice.
+Amounts are written in the network's currency (``1,000.00``, ``SGD 1000``), or in
+integer minor units with ``--minor``. Money-moving commands wait for the block by
+default (``--no-wait`` answers at acceptance). ``send-file`` takes a CSV file or an
+ISO 20022 pacs.009 file (``clients.cli.commands.iso``); for a CSV file it derives
+each line's request id from the file's content and the line number, so sending the
+same file again never pays twice.
 """
 
 from __future__ import annotations
@@ -20,20 +22,23 @@ from pathlib import Path
 from straits.bank.v1 import bank_pb2 as pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
+from clients.cli.commands.iso import is_xml, send_iso_file
 from clients.cli.output import (
     PAYMENT_COLUMNS,
     account_record,
+    cell,
     commit_record,
     emit,
     payment_record,
 )
 from clients.cli.seats import BANKS
-from clients.cli.target import add_node_command, channel
+from clients.cli.target import add_node_command, amount, channel
 from clients.sdk import BankClient
 from clients.sdk.bank import Instruction
-from ledger.errors import expected
+from ledger.errors import StraitsError, expected
 from wire.errors import InvalidRequestError
 
+AMOUNT_HELP = "in the network's currency (1,000.00 or SGD 1000), or minor units with --minor"
 PRIORITIES = {"urgent": tx_pb.PRIORITY_URGENT, "normal": tx_pb.PRIORITY_NORMAL}
 DIRECTIONS = {"out": pb.DIRECTION_OUTGOING, "in": pb.DIRECTION_INCOMING}
 STATUSES = {
@@ -43,6 +48,13 @@ STATUSES = {
 }
 FILE_BATCH = 1000
 COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
+
+
+def count(text: str) -> int:
+    """A whole number of zero or more, for heights, limits and counts."""
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
+    return int(text)
 
 
 def _bank(args: argparse.Namespace) -> BankClient:
@@ -64,7 +76,7 @@ def _transfer_id(text: str) -> bytes:
 def register(commands: argparse._SubParsersAction) -> None:
     send = add_node_command(commands, "send", "pay another bank", run_send)
     send.add_argument("payee")
-    send.add_argument("amount", type=int, help="minor units")
+    send.add_argument("amount", help=AMOUNT_HELP)
     send.add_argument("--priority", choices=PRIORITIES, default="normal")
     send.add_argument("--reference", default="")
     send.add_argument("--queue-always", action="store_true", help="queue even when funds suffice")
@@ -74,11 +86,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     send_file = add_node_command(
         commands,
         "send-file",
-        "send every payment of a CSV file (payee,amount,priority,reference)",
+        "send every payment of a file: ISO 20022 pacs.009 (.xml), or CSV "
+        "(payee,amount,priority,reference)",
         run_send_file,
     )
     send_file.add_argument("file", type=Path)
     send_file.add_argument("--no-wait", action="store_true", help="answer once accepted")
+    send_file.add_argument(
+        "--report", type=Path, help="pacs.009 only: write the pacs.002 status report here "
+        "('-' for standard output, instead of the table)")
+    send_file.add_argument(
+        "--check", action="store_true", help="check the whole file and send nothing")
 
     add_node_command(commands, "balance", "balance, queued in and out, position", run_balance,
                      seats=BANKS)
@@ -90,16 +108,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--direction", choices=DIRECTIONS)
     history.add_argument("--counterparty", default="")
     history.add_argument("--status", action="append", choices=STATUSES, default=[])
-    history.add_argument("--from-height", type=int, default=0)
-    history.add_argument("--to-height", type=int, default=0)
-    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--from-height", type=count, default=0)
+    history.add_argument("--to-height", type=count, default=0)
+    history.add_argument("--limit", type=count, default=50)
 
     watch = add_node_command(
         commands, "watch", "print settlement events as blocks commit", run_watch, seats=BANKS
     )
-    watch.add_argument("--from-height", type=int, default=0, help="replay from this height")
+    watch.add_argument("--from-height", type=count, default=0, help="replay from this height")
     watch.add_argument("--direction", choices=DIRECTIONS)
-    watch.add_argument("--count", type=int, default=0, help="stop after this many events")
+    watch.add_argument("--count", type=count, default=0, help="stop after this many events")
 
     for name in ("cancel", "hold", "release"):
         operation = add_node_command(
@@ -115,7 +133,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     redeem = add_node_command(
         commands, "redeem", "give tokens back to the central bank", run_redeem
     )
-    redeem.add_argument("amount", type=int, help="minor units")
+    redeem.add_argument("amount", help=AMOUNT_HELP)
     redeem.add_argument("collateral_ref", help="the pledge to release")
     redeem.add_argument("--request-id", default="")
 
@@ -123,7 +141,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_send(args: argparse.Namespace) -> int:
     payment = _bank(args).send(
         args.payee,
-        args.amount,
+        amount(args, args.amount),
         priority=PRIORITIES[args.priority],
         reference=args.reference,
         queue_always=args.queue_always,
@@ -134,26 +152,31 @@ def run_send(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_instructions(path: Path) -> Iterator[Instruction]:
+def read_instructions(args: argparse.Namespace, path: Path) -> Iterator[Instruction]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:24]
-    for line, row in enumerate(csv.reader(io.StringIO(data.decode())), start=1):
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode())))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidRequestError(expected("a UTF-8 CSV file", str(exc)), field=path.name) from None
+    for line, row in enumerate(rows, start=1):
         if not row or row[0].strip().lower() in ("", "payee"):
             continue
         fields = [f.strip() for f in row] + ["", ""]
-        payee, amount, priority, reference = fields[:4]
-        if not amount.lstrip("-").isdigit() or priority.lower() not in ("", *PRIORITIES):
+        payee, written, priority, reference = fields[:4]
+        if priority.lower() not in ("", *PRIORITIES):
             raise InvalidRequestError(
-                expected(
-                    "payee,amount,priority,reference with an integer amount and "
-                    "urgent, normal or nothing as priority",
-                    ",".join(row),
-                ),
+                expected("payee,amount,priority,reference with urgent, normal or nothing as "
+                         "priority", ",".join(row)),
                 field=f"{path.name}:{line}",
             )
+        try:
+            minor = amount(args, written)
+        except StraitsError as exc:
+            raise InvalidRequestError(exc.detail, field=f"{path.name}:{line}") from None
         yield Instruction(
             payee,
-            int(amount),
+            minor,
             PRIORITIES[priority.lower() or "normal"],
             reference,
             request_id=f"file-{digest}-{line}",
@@ -161,8 +184,17 @@ def read_instructions(path: Path) -> Iterator[Instruction]:
 
 
 def run_send_file(args: argparse.Namespace) -> int:
+    if is_xml(args.file):
+        return send_iso_file(args)
+    if args.report is not None:
+        raise InvalidRequestError(expected("a pacs.009 file with --report", "a CSV file"),
+                                  field="report")
+    instructions = list(read_instructions(args, args.file))
+    if args.check:
+        emit(args, {"transfers": len(instructions),
+                    "amount": sum(i.amount for i in instructions)}, ("transfers", "amount"))
+        return 0
     bank = _bank(args)
-    instructions = list(read_instructions(args.file))
     records = []
     failed = 0
     it = iter(instructions)
@@ -227,7 +259,9 @@ def run_watch(args: argparse.Namespace) -> int:
         if getattr(args, "json", False):
             emit(args, record, PAYMENT_COLUMNS)  # one JSON document per event
         else:
-            print("  ".join(str(record[c]) for c in PAYMENT_COLUMNS), flush=True)
+            currency = getattr(args, "amounts_in", None)
+            print("  ".join(cell(c, record[c], currency, whole=True) for c in PAYMENT_COLUMNS),
+                  flush=True)
         if args.count and seen >= args.count:
             break
     return 0
@@ -246,6 +280,8 @@ def run_operation(args: argparse.Namespace) -> int:
 
 
 def run_redeem(args: argparse.Namespace) -> int:
-    commit = _bank(args).redeem(args.amount, args.collateral_ref, request_id=args.request_id)
+    commit = _bank(args).redeem(
+        amount(args, args.amount), args.collateral_ref, request_id=args.request_id
+    )
     emit(args, commit_record(commit), COMMIT_COLUMNS)
     return 0

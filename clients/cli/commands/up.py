@@ -22,6 +22,7 @@ from straits.bank.v1 import bank_pb2
 from clients.sdk.bank import BankClient
 from clients.sdk.channel import COMMIT_TIMEOUT_S, ApiError, open_channel
 from clients.sdk.issuer import IssuerClient
+from ledger.errors import expected
 from services.network.launcher import Launcher, NodeSpec
 from services.network.prometheus_server import PAGES, PrometheusServer
 from services.network.setup import NetworkPlan, init_network
@@ -56,6 +57,11 @@ def run_up(args: argparse.Namespace) -> int:
     if not (directory / "network.json").exists() and args.init:
         init_network(directory, NetworkPlan(), now=dt.datetime.now(dt.UTC))
         print(f"Created a new network in {directory}")
+    if not (directory / "network.json").exists():
+        raise ConfigError(
+            expected("a network directory (or --init to create one)", str(directory)),
+            field="dir",
+        )
     launcher = Launcher(directory, log_level=args.log_level)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -175,8 +181,9 @@ def _print_usage(directory: Path) -> None:
 The network keeps running; Ctrl-C stops it. In another terminal, as bank-a:
   export STRAITS_NETWORK={directory} STRAITS_AS=bank-a
   .venv/bin/straits balance
-  .venv/bin/straits send bank-b 100000 --reference demo     # 1,000.00 (minor units)
+  .venv/bin/straits send bank-b 1,000.00 --reference demo   # or 100000 --minor
   .venv/bin/straits history
+  .venv/bin/straits statement --date today --format camt.053  # ISO 20022 statement
   .venv/bin/straits watch                                   # settlement events as they come
   .venv/bin/straits --help                                  # every command
 As the regulator (reads only; --bank picks a bank's node):
