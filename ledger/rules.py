@@ -1,8 +1,10 @@
 """Business rules: what each admitted transaction does to the working state.
 
-``apply(working, transaction)`` returns the receipt. A rule that refuses raises a
-``RejectedError`` before it writes anything, so a REJECTED receipt always means the
-state is exactly as before (only the id is consumed, by the caller).
+``apply(working, transaction)`` returns the outcome (SETTLED, QUEUED or APPLIED). A rule
+that refuses raises its ``RejectedError`` (the specific class, the field to blame and
+the detail) before it writes anything, so the caller hands that error on as it is (a
+REJECTED receipt via ``rejected``, a refusal at admission) and the state is exactly as
+before (only the id is consumed, by the caller).
 
 Who may do what:
 
@@ -47,22 +49,18 @@ APPLIED = receipt_pb.OUTCOME_APPLIED
 REJECTED = receipt_pb.OUTCOME_REJECTED
 
 
-def _detail(error: RejectedError) -> str:
-    # The code travels in ``reason``; the detail names the field, as an admission error does.
-    return f"[{error.field}] {error.detail}" if error.field else error.detail
+def apply(working: WorkingState, transaction: Transaction) -> int:
+    """The outcome of ``transaction``; raises the refusing rule's ``RejectedError``."""
+    return _RULES[transaction.kind](working, transaction)
 
 
-def apply(working: WorkingState, transaction: Transaction) -> receipt_pb.Receipt:
-    try:
-        outcome = _RULES[transaction.kind](working, transaction)
-    except RejectedError as error:
-        return receipt_pb.Receipt(
-            transaction_id=transaction.id,
-            outcome=REJECTED,
-            reason=error.code,
-            detail=_detail(error),
-        )
-    return receipt_pb.Receipt(transaction_id=transaction.id, outcome=outcome)
+def rejected(transaction: Transaction, error: RejectedError) -> receipt_pb.Receipt:
+    """The receipt of a refusal. The code travels in ``reason``; the detail names the
+    field, as an admission error does."""
+    detail = f"[{error.field}] {error.detail}" if error.field else error.detail
+    return receipt_pb.Receipt(
+        transaction_id=transaction.id, outcome=REJECTED, reason=error.code, detail=detail
+    )
 
 
 def _signer(working: WorkingState, transaction: Transaction, role: str) -> Participant:
