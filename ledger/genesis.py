@@ -20,14 +20,10 @@ from typing import Any
 from ledger import codec
 from ledger.errors import BadKeyError, GenesisError, expected
 from ledger.keys import PublicKey
+from ledger.roles import PARTICIPANT_ROLES, Role
 from ledger.transaction import INT64_MAX, MAX_ID_LENGTH, MAX_TEXT_LENGTH
 
 GENESIS = "genesis"
-
-CENTRAL_BANK = "central_bank"
-BANK = "bank"
-REGULATOR = "regulator"
-ROLES = (CENTRAL_BANK, BANK, REGULATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +42,7 @@ class Parameters:
 @dataclass(frozen=True, slots=True)
 class ParticipantSpec:
     id: str
-    role: str
+    role: Role
     name: str
     key: PublicKey
 
@@ -74,7 +70,7 @@ class Genesis:
 
     @property
     def central_bank(self) -> ParticipantSpec:
-        return next(p for p in self.participants if p.role == CENTRAL_BANK)
+        return next(p for p in self.participants if p.role == Role.CENTRAL_BANK)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +114,7 @@ class Genesis:
             for i, p in enumerate(_list(root["participants"], "participants"))
         )
         _distinct([p.id for p in participants], "participants", "id")
-        central = [p for p in participants if p.role == CENTRAL_BANK]
+        central = [p for p in participants if p.role == Role.CENTRAL_BANK]
         if len(central) != 1:
             raise GenesisError(
                 expected("exactly one central_bank participant", len(central)), field="participants"
@@ -211,11 +207,12 @@ def _key(value: object, field: str) -> PublicKey:
 
 def _participant(value: object, field: str) -> ParticipantSpec:
     p = _mapping(value, field, {"id", "role", "name", "key"})
-    if p["role"] not in ROLES:
-        raise GenesisError(expected(f"one of {list(ROLES)}", p["role"]), field=f"{field}.role")
+    if p["role"] not in PARTICIPANT_ROLES:
+        roles = [r.value for r in PARTICIPANT_ROLES]
+        raise GenesisError(expected(f"one of {roles}", p["role"]), field=f"{field}.role")
     return ParticipantSpec(
         id=_id(p["id"], f"{field}.id"),
-        role=p["role"],
+        role=Role(p["role"]),
         name=_text(p["name"], f"{field}.name"),
         key=_key(p["key"], f"{field}.key"),
     )

@@ -36,9 +36,9 @@ from ledger.errors import (
     UnknownAccountError,
     expected,
 )
-from ledger.genesis import BANK, CENTRAL_BANK
 from ledger.keys import PublicKey
 from ledger.queue import waits_ahead
+from ledger.roles import Role
 from ledger.state import Participant, QueuedTransfer
 from ledger.transaction import INT64_MAX, Transaction
 from ledger.working import WorkingState
@@ -63,7 +63,7 @@ def rejected(transaction: Transaction, error: RejectedError) -> receipt_pb.Recei
     )
 
 
-def _signer(working: WorkingState, transaction: Transaction, role: str) -> Participant:
+def _signer(working: WorkingState, transaction: Transaction, role: Role) -> Participant:
     signer = working.participants[transaction.signer]
     if signer.role != role:
         raise NotPermittedError(
@@ -74,7 +74,7 @@ def _signer(working: WorkingState, transaction: Transaction, role: str) -> Parti
 
 
 def _active_bank(working: WorkingState, transaction: Transaction) -> Participant:
-    signer = _signer(working, transaction, BANK)
+    signer = _signer(working, transaction, Role.BANK)
     if signer.suspended:
         raise SuspendedError(expected("an active bank", f"{signer.id} (suspended)"), field="signer")
     return signer
@@ -84,7 +84,7 @@ def _bank(working: WorkingState, bank_id: str, field: str) -> Participant:
     bank = working.participants.get(bank_id)
     if bank is None:
         raise UnknownAccountError(expected("a participant id", bank_id), field=field)
-    if bank.role != BANK:
+    if bank.role != Role.BANK:
         raise NotPermittedError(expected("a bank", f"{bank_id} ({bank.role})"), field=field)
     return bank
 
@@ -100,7 +100,7 @@ def _payable_bank(working: WorkingState, bank_id: str, field: str) -> Participan
 
 
 def _issue(working: WorkingState, transaction: Transaction) -> int:
-    _signer(working, transaction, CENTRAL_BANK)
+    _signer(working, transaction, Role.CENTRAL_BANK)
     issue = transaction.body.issue
     _payable_bank(working, issue.bank, "issue.bank")
     if working.issued + issue.amount > INT64_MAX:
@@ -162,7 +162,7 @@ def _transfer(working: WorkingState, transaction: Transaction) -> int:
 
 
 def _queued_entry(working: WorkingState, transaction: Transaction) -> QueuedTransfer:
-    payer = _signer(working, transaction, BANK)
+    payer = _signer(working, transaction, Role.BANK)
     transfer_id = getattr(transaction.body, transaction.kind).transfer_id
     field = f"{transaction.kind}.transfer_id"
     queue = working.peek(payer.id)
@@ -209,7 +209,7 @@ def _reprioritise(working: WorkingState, transaction: Transaction) -> int:
 
 
 def _admit_bank(working: WorkingState, transaction: Transaction) -> int:
-    _signer(working, transaction, CENTRAL_BANK)
+    _signer(working, transaction, Role.CENTRAL_BANK)
     admit = transaction.body.admit_bank
     if admit.bank in working.participants:
         raise AlreadyExistsError(
@@ -217,14 +217,14 @@ def _admit_bank(working: WorkingState, transaction: Transaction) -> int:
         )
     working.balances[admit.bank] = 0
     working.put_participant(
-        Participant(admit.bank, BANK, PublicKey.from_proto(admit.key), admit.name)
+        Participant(admit.bank, Role.BANK, PublicKey.from_proto(admit.key), admit.name)
     )
     return APPLIED
 
 
 def _set_suspended(suspended: bool) -> Callable[[WorkingState, Transaction], int]:
     def rule(working: WorkingState, transaction: Transaction) -> int:
-        _signer(working, transaction, CENTRAL_BANK)
+        _signer(working, transaction, Role.CENTRAL_BANK)
         kind = transaction.kind
         bank = _bank(working, getattr(transaction.body, kind).bank, f"{kind}.bank")
         if bank.suspended != suspended:
@@ -238,7 +238,7 @@ def _set_suspended(suspended: bool) -> Callable[[WorkingState, Transaction], int
 
 
 def _change_validators(working: WorkingState, transaction: Transaction) -> int:
-    _signer(working, transaction, CENTRAL_BANK)
+    _signer(working, transaction, Role.CENTRAL_BANK)
     change = transaction.body.change_validators
     if change.effective_height <= working.height:
         raise InvalidGovernanceError(

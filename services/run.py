@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from services.common.config import NodeConfig, NodeKind, load_config
+from ledger.roles import Role
+from services.common.config import NodeConfig, load_config
 
 
 class Node(Protocol):
@@ -45,11 +46,11 @@ def _issuer(config: NodeConfig) -> Node:
     return IssuerNode(config)
 
 
-# command -> (the node kind its config must name, how to build the node)
-NODES: dict[str, tuple[NodeKind, Callable[[NodeConfig], Node]]] = {
-    "validator": (NodeKind.VALIDATOR, _validator),
-    "bank": (NodeKind.BANK, _bank),
-    "issuer": (NodeKind.CENTRAL_BANK, _issuer),
+# command -> (the role its config must name, how to build the node)
+NODES: dict[str, tuple[Role, Callable[[NodeConfig], Node]]] = {
+    "validator": (Role.VALIDATOR, _validator),
+    "bank": (Role.BANK, _bank),
+    "issuer": (Role.CENTRAL_BANK, _issuer),
 }
 
 

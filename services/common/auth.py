@@ -25,9 +25,10 @@ import grpc
 from cryptography import x509
 
 from ledger.errors import expected
+from ledger.roles import Role
 from services.common.errors import AccessDeniedError, BadCertificateError, abort
 from services.common.handlers import wrap_handler
-from services.common.pki import Identity, Role, common_name_of, identity_of
+from services.common.pki import Identity, common_name_of, identity_of
 
 VALIDATOR, CENTRAL_BANK, BANK, REGULATOR, CLIENT = (
     Role.VALIDATOR, Role.CENTRAL_BANK, Role.BANK, Role.REGULATOR, Role.CLIENT)

@@ -42,7 +42,7 @@ from ledger.errors import (
     expected,
 )
 from ledger.execute import AlreadyVerified, SignatureCheck, admission_error, execute, key_lookup
-from ledger.genesis import CENTRAL_BANK
+from ledger.roles import Role
 from ledger.state import State
 from ledger.transaction import Transaction
 from services.common.errors import OverloadedError, to_error_proto
@@ -208,7 +208,7 @@ def _may_submit(state: State, sender: str, tx: Transaction) -> bool:
     if tx.signer == sender:
         return True
     participant = state.participants.get(sender)
-    return participant is not None and participant.role == CENTRAL_BANK and tx.kind == "redeem"
+    return participant is not None and participant.role == Role.CENTRAL_BANK and tx.kind == "redeem"
 
 
 # --- the chain of stages ------------------------------------------------------------

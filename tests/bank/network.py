@@ -16,7 +16,8 @@ from pathlib import Path
 import grpc
 
 from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
-from services.common.config import NodeKind, load_config
+from ledger.roles import Role
+from services.common.config import load_config
 from services.network import setup as network_setup
 from services.network.setup import NetworkLayout, NetworkPlan, init_network
 from services.participant.bank.node import BankNode
@@ -81,16 +82,16 @@ def running_network(directory: Path, banks: int = 5) -> Iterator[Network]:
     try:
         for entry in layout.nodes:
             config = load_config(entry.config)
-            if entry.kind is NodeKind.VALIDATOR:
+            if entry.kind is Role.VALIDATOR:
                 node = ValidatorNode(config)
                 node.start()
                 network.validators.append(node)
         for entry in layout.nodes:
             config = load_config(entry.config)
-            if entry.kind is NodeKind.CENTRAL_BANK:
+            if entry.kind is Role.CENTRAL_BANK:
                 network.issuer = IssuerNode(config)
                 network.issuer.start()
-            elif entry.kind is NodeKind.BANK:
+            elif entry.kind is Role.BANK:
                 network.banks[entry.id] = BankNode(config)
                 network.banks[entry.id].start()
         yield network

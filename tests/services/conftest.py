@@ -19,9 +19,10 @@ from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger.errors import UnknownAccountError
+from ledger.roles import Role
 from services.common.auth import caller_of
 from services.common.errors import UnavailableError
-from services.common.pki import CertificateAuthority, Credential, Identity, Role
+from services.common.pki import CertificateAuthority, Credential, Identity
 from services.common.server import ServerSettings, Service, create_server
 from wire.tls import TlsFiles, channel_credentials
 

@@ -9,9 +9,9 @@ from straits.consensus.v1 import consensus_service_pb2
 from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
+from ledger.roles import Role
 from services.common.auth import RULES, Caller, check, rule_for
 from services.common.errors import AccessDeniedError
-from services.common.pki import Role
 from tests.services.conftest import Pki
 from wire.status import details_of
 

@@ -9,9 +9,9 @@ import pytest
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger import errors as core
+from ledger.roles import Role
 from services.common import errors as service_errors
 from services.common.errors import STATUS_CODES, status_code_of, to_error_proto
-from services.common.pki import Role
 from tests.services.conftest import Pki
 from wire.status import details_of
 

@@ -20,6 +20,7 @@ from straits.bank.v1 import bank_pb2
 from clients.sdk.bank import BankClient
 from clients.sdk.channel import open_channel
 from clients.sdk.issuer import IssuerClient
+from ledger.roles import Role
 from services.network.launcher import Launcher, NodeSpec
 from services.network.setup import NetworkPlan, init_network
 from wire.tls import TlsFiles
@@ -82,7 +83,7 @@ def _print_endpoints(nodes: list[NodeSpec], directory: Path) -> None:
 
 def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
     address = {n.id: n.address for n in nodes}
-    banks = sorted(n.id for n in nodes if n.kind == "bank")
+    banks = sorted(n.id for n in nodes if n.kind is Role.BANK)
     issuer = IssuerClient(
         open_channel(address["central-bank"], client_tls(directory, "central-bank"))
     )
