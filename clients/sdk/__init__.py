@@ -13,9 +13,9 @@ fixes before the first attempt. Failures raise ``ApiError``.
 """
 
 from clients.sdk.bank import BankClient
+from clients.sdk.central_bank import CentralBankClient
 from clients.sdk.channel import ApiError, RetryPolicy, open_channel
-from clients.sdk.issuer import IssuerClient
 from clients.sdk.regulator import RegulatorClient
 
-__all__ = ["ApiError", "BankClient", "IssuerClient", "RegulatorClient", "RetryPolicy",
+__all__ = ["ApiError", "BankClient", "CentralBankClient", "RegulatorClient", "RetryPolicy",
            "open_channel"]

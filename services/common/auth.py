@@ -77,7 +77,7 @@ RULES: Mapping[str, frozenset[Role]] = {
     f"/{_VALIDATOR}/GetHead": PARTICIPANTS,
     _service("straits.consensus.v1.ConsensusService"): frozenset({VALIDATOR}),
     _service("straits.bank.v1.BankService"): frozenset({CLIENT}),
-    _service("straits.issuer.v1.IssuerService"): frozenset({CLIENT}),
+    _service("straits.central_bank.v1.CentralBankService"): frozenset({CLIENT}),
     _service("grpc.health.v1.Health"): ANYONE,
     _service("grpc.reflection.v1.ServerReflection"): ANYONE,
     _service("grpc.reflection.v1alpha.ServerReflection"): ANYONE,

@@ -29,7 +29,7 @@ from wire.tls import TlsFiles, secure_channel
 
 # The order nodes start in: bank and central-bank nodes follow validators.
 _ORDER = {Role.VALIDATOR: 0, Role.CENTRAL_BANK: 1, Role.BANK: 2}
-_COMMAND = {Role.VALIDATOR: "validator", Role.CENTRAL_BANK: "issuer", Role.BANK: "bank"}
+_COMMAND = {Role.VALIDATOR: "validator", Role.CENTRAL_BANK: "central-bank", Role.BANK: "bank"}
 
 
 @dataclass(frozen=True)
