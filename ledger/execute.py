@@ -9,6 +9,7 @@ next block (height ``state.height + 1``) in order:
    carried by governance well formed;
 2. one batch call to the signature check for every transaction that passed;
 3. the business rules (``ledger.rules``) one transaction at a time, each giving a receipt;
+   a refusal also keeps the rule's own error in ``Execution.rejections``;
 4. the end-of-block queue pass (``ledger.queue.settle_queues``), then the new State.
 
 An inadmissible transaction (``InadmissibleError``) raises ``InvalidBlockError`` when
@@ -36,6 +37,7 @@ from ledger.errors import (
     ExpiredError,
     InadmissibleError,
     InvalidBlockError,
+    RejectedError,
     ReplayError,
     UnknownSignerError,
     WrongChainError,
@@ -43,7 +45,7 @@ from ledger.errors import (
 )
 from ledger.keys import PublicKey
 from ledger.queue import settle_queues
-from ledger.rules import apply
+from ledger.rules import apply, rejected
 from ledger.state import QueuedTransfer, State
 from ledger.transaction import Transaction
 from ledger.working import WorkingState
@@ -88,6 +90,8 @@ class Execution:
     settlements: tuple[receipt_pb.QueueSettlement, ...]
     dropped: tuple[tuple[Transaction, InadmissibleError], ...] = ()
     excess: tuple[Transaction, ...] = ()
+    # The error each REJECTED receipt stands for, by transaction id, as its rule raised it.
+    rejections: Mapping[bytes, RejectedError] = field(default_factory=dict)
     # What changed, for a store that writes deltas: accounts by id, queue entries by seq.
     changed_accounts: frozenset[str] = frozenset()
     queue_changes: Mapping[int, QueuedTransfer | None] = field(default_factory=dict)
@@ -185,15 +189,25 @@ def execute(
 
     working = WorkingState(state)
     working.consumed_ids = seen
-    receipts = tuple(apply(working, transaction) for transaction in included)
+    receipts: list[receipt_pb.Receipt] = []
+    rejections: dict[bytes, RejectedError] = {}
+    for transaction in included:
+        try:
+            outcome = apply(working, transaction)
+        except RejectedError as error:
+            rejections[transaction.id] = error
+            receipts.append(rejected(transaction, error))
+        else:
+            receipts.append(receipt_pb.Receipt(transaction_id=transaction.id, outcome=outcome))
     settle_queues(working)
     return Execution(
         state=working.finish(),
         transactions=tuple(included),
-        receipts=receipts,
+        receipts=tuple(receipts),
         settlements=tuple(working.settlements),
         dropped=tuple(dropped),
         excess=excess,
+        rejections=rejections,
         changed_accounts=frozenset(working.touched_accounts),
         queue_changes=working.queue_changes,
     )

@@ -21,14 +21,10 @@ from typing import Any
 from ledger import codec
 from ledger.errors import BadKeyError, GenesisError, expected
 from ledger.keys import PublicKey
+from ledger.roles import PARTICIPANT_ROLES, Role
 from ledger.transaction import INT64_MAX, MAX_ID_LENGTH, MAX_TEXT_LENGTH
 
 GENESIS = "genesis"
-
-CENTRAL_BANK = "central_bank"
-BANK = "bank"
-REGULATOR = "regulator"
-ROLES = (CENTRAL_BANK, BANK, REGULATOR)
 
 # ISO 9362 business identifier code (BIC): party, country, location, optional branch.
 BIC_PATTERN = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
@@ -50,7 +46,7 @@ class Parameters:
 @dataclass(frozen=True, slots=True)
 class ParticipantSpec:
     id: str
-    role: str
+    role: Role
     name: str
     key: PublicKey
     # Optional so that genesis files written before BICs existed load, and keep their hash.
@@ -80,7 +76,7 @@ class Genesis:
 
     @property
     def central_bank(self) -> ParticipantSpec:
-        return next(p for p in self.participants if p.role == CENTRAL_BANK)
+        return next(p for p in self.participants if p.role == Role.CENTRAL_BANK)
 
     def participant_by_bic(self, bic: str) -> ParticipantSpec | None:
         """The participant with this BIC; an 8-character BIC also matches its XXX branch."""
@@ -131,7 +127,7 @@ class Genesis:
         )
         _distinct([p.id for p in participants], "participants", "id")
         _distinct_bics(participants)
-        central = [p for p in participants if p.role == CENTRAL_BANK]
+        central = [p for p in participants if p.role == Role.CENTRAL_BANK]
         if len(central) != 1:
             raise GenesisError(
                 expected("exactly one central_bank participant", len(central)), field="participants"
@@ -240,11 +236,12 @@ def _bic(value: object, field: str) -> str:
 
 def _participant(value: object, field: str) -> ParticipantSpec:
     p = _mapping(value, field, {"id", "role", "name", "key", "bic"}, optional={"bic"})
-    if p["role"] not in ROLES:
-        raise GenesisError(expected(f"one of {list(ROLES)}", p["role"]), field=f"{field}.role")
+    if p["role"] not in PARTICIPANT_ROLES:
+        roles = [r.value for r in PARTICIPANT_ROLES]
+        raise GenesisError(expected(f"one of {roles}", p["role"]), field=f"{field}.role")
     return ParticipantSpec(
         id=_id(p["id"], f"{field}.id"),
-        role=p["role"],
+        role=Role(p["role"]),
         name=_text(p["name"], f"{field}.name"),
         key=_key(p["key"], f"{field}.key"),
         bic=_bic(p["bic"], f"{field}.bic") if "bic" in p else "",

@@ -1,8 +1,10 @@
 """Business rules: what each admitted transaction does to the working state.
 
-``apply(working, transaction)`` returns the receipt. A rule that refuses raises a
-``RejectedError`` before it writes anything, so a REJECTED receipt always means the
-state is exactly as before (only the id is consumed, by the caller).
+``apply(working, transaction)`` returns the outcome (SETTLED, QUEUED or APPLIED). A rule
+that refuses raises its ``RejectedError`` (the specific class, the field to blame and
+the detail) before it writes anything, so the caller hands that error on as it is (a
+REJECTED receipt via ``rejected``, a refusal at admission) and the state is exactly as
+before (only the id is consumed, by the caller).
 
 Who may do what:
 
@@ -34,9 +36,9 @@ from ledger.errors import (
     UnknownAccountError,
     expected,
 )
-from ledger.genesis import BANK, CENTRAL_BANK
 from ledger.keys import PublicKey
 from ledger.queue import waits_ahead
+from ledger.roles import Role
 from ledger.state import Participant, QueuedTransfer
 from ledger.transaction import INT64_MAX, Transaction
 from ledger.working import WorkingState
@@ -47,25 +49,21 @@ APPLIED = receipt_pb.OUTCOME_APPLIED
 REJECTED = receipt_pb.OUTCOME_REJECTED
 
 
-def _detail(error: RejectedError) -> str:
-    # The code travels in ``reason``; the detail names the field, as an admission error does.
-    return f"[{error.field}] {error.detail}" if error.field else error.detail
+def apply(working: WorkingState, transaction: Transaction) -> int:
+    """The outcome of ``transaction``; raises the refusing rule's ``RejectedError``."""
+    return _RULES[transaction.kind](working, transaction)
 
 
-def apply(working: WorkingState, transaction: Transaction) -> receipt_pb.Receipt:
-    try:
-        outcome = _RULES[transaction.kind](working, transaction)
-    except RejectedError as error:
-        return receipt_pb.Receipt(
-            transaction_id=transaction.id,
-            outcome=REJECTED,
-            reason=error.code,
-            detail=_detail(error),
-        )
-    return receipt_pb.Receipt(transaction_id=transaction.id, outcome=outcome)
+def rejected(transaction: Transaction, error: RejectedError) -> receipt_pb.Receipt:
+    """The receipt of a refusal. The code travels in ``reason``; the detail names the
+    field, as an admission error does."""
+    detail = f"[{error.field}] {error.detail}" if error.field else error.detail
+    return receipt_pb.Receipt(
+        transaction_id=transaction.id, outcome=REJECTED, reason=error.code, detail=detail
+    )
 
 
-def _signer(working: WorkingState, transaction: Transaction, role: str) -> Participant:
+def _signer(working: WorkingState, transaction: Transaction, role: Role) -> Participant:
     signer = working.participants[transaction.signer]
     if signer.role != role:
         raise NotPermittedError(
@@ -76,7 +74,7 @@ def _signer(working: WorkingState, transaction: Transaction, role: str) -> Parti
 
 
 def _active_bank(working: WorkingState, transaction: Transaction) -> Participant:
-    signer = _signer(working, transaction, BANK)
+    signer = _signer(working, transaction, Role.BANK)
     if signer.suspended:
         raise SuspendedError(expected("an active bank", f"{signer.id} (suspended)"), field="signer")
     return signer
@@ -86,7 +84,7 @@ def _bank(working: WorkingState, bank_id: str, field: str) -> Participant:
     bank = working.participants.get(bank_id)
     if bank is None:
         raise UnknownAccountError(expected("a participant id", bank_id), field=field)
-    if bank.role != BANK:
+    if bank.role != Role.BANK:
         raise NotPermittedError(expected("a bank", f"{bank_id} ({bank.role})"), field=field)
     return bank
 
@@ -102,7 +100,7 @@ def _payable_bank(working: WorkingState, bank_id: str, field: str) -> Participan
 
 
 def _issue(working: WorkingState, transaction: Transaction) -> int:
-    _signer(working, transaction, CENTRAL_BANK)
+    _signer(working, transaction, Role.CENTRAL_BANK)
     issue = transaction.body.issue
     _payable_bank(working, issue.bank, "issue.bank")
     if working.issued + issue.amount > INT64_MAX:
@@ -164,7 +162,7 @@ def _transfer(working: WorkingState, transaction: Transaction) -> int:
 
 
 def _queued_entry(working: WorkingState, transaction: Transaction) -> QueuedTransfer:
-    payer = _signer(working, transaction, BANK)
+    payer = _signer(working, transaction, Role.BANK)
     transfer_id = getattr(transaction.body, transaction.kind).transfer_id
     field = f"{transaction.kind}.transfer_id"
     queue = working.peek(payer.id)
@@ -211,7 +209,7 @@ def _reprioritise(working: WorkingState, transaction: Transaction) -> int:
 
 
 def _admit_bank(working: WorkingState, transaction: Transaction) -> int:
-    _signer(working, transaction, CENTRAL_BANK)
+    _signer(working, transaction, Role.CENTRAL_BANK)
     admit = transaction.body.admit_bank
     if admit.bank in working.participants:
         raise AlreadyExistsError(
@@ -219,14 +217,14 @@ def _admit_bank(working: WorkingState, transaction: Transaction) -> int:
         )
     working.balances[admit.bank] = 0
     working.put_participant(
-        Participant(admit.bank, BANK, PublicKey.from_proto(admit.key), admit.name)
+        Participant(admit.bank, Role.BANK, PublicKey.from_proto(admit.key), admit.name)
     )
     return APPLIED
 
 
 def _set_suspended(suspended: bool) -> Callable[[WorkingState, Transaction], int]:
     def rule(working: WorkingState, transaction: Transaction) -> int:
-        _signer(working, transaction, CENTRAL_BANK)
+        _signer(working, transaction, Role.CENTRAL_BANK)
         kind = transaction.kind
         bank = _bank(working, getattr(transaction.body, kind).bank, f"{kind}.bank")
         if bank.suspended != suspended:
@@ -240,7 +238,7 @@ def _set_suspended(suspended: bool) -> Callable[[WorkingState, Transaction], int
 
 
 def _change_validators(working: WorkingState, transaction: Transaction) -> int:
-    _signer(working, transaction, CENTRAL_BANK)
+    _signer(working, transaction, Role.CENTRAL_BANK)
     change = transaction.body.change_validators
     if change.effective_height <= working.height:
         raise InvalidGovernanceError(

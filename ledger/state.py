@@ -22,8 +22,9 @@ from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger import statehash
 from ledger.errors import StraitsError, expected
-from ledger.genesis import BANK, Genesis, Parameters
+from ledger.genesis import Genesis, Parameters
 from ledger.keys import PublicKey
+from ledger.roles import Role
 
 URGENT = tx_pb.PRIORITY_URGENT
 NORMAL = tx_pb.PRIORITY_NORMAL
@@ -33,7 +34,7 @@ _ROOT_TAG = b"straits/state/v1"
 @dataclass(frozen=True, slots=True)
 class Participant:
     id: str
-    role: str
+    role: Role
     key: PublicKey
     name: str
     suspended: bool = False
@@ -165,7 +166,7 @@ class State:
         participants = {
             p.id: Participant(p.id, p.role, p.key, p.name) for p in genesis.participants
         }
-        balances = {p.id: 0 for p in participants.values() if p.role == BANK}
+        balances = {p.id: 0 for p in participants.values() if p.role == Role.BANK}
         accumulator = 0
         for p in participants.values():
             accumulator = statehash.add(accumulator, p.element(balances.get(p.id, 0)))

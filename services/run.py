@@ -1,4 +1,4 @@
-"""``straits validator|bank|issuer --config FILE``: the entry point of every node process.
+"""``straits validator|bank|central-bank --config FILE``: the entry point of every node process.
 
 The process serves until SIGINT or SIGTERM, then stops cleanly: in-flight calls
 finish, the node loop stops between events, the store closes. Restarted on the
@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from services.common.config import NodeConfig, NodeKind, load_config
+from ledger.roles import Role
+from services.common.config import NodeConfig, load_config
 
 
 class Node(Protocol):
@@ -39,17 +40,17 @@ def _bank(config: NodeConfig) -> Node:
     return BankNode(config)
 
 
-def _issuer(config: NodeConfig) -> Node:
-    from services.participant.central_bank.node import IssuerNode
+def _central_bank(config: NodeConfig) -> Node:
+    from services.participant.central_bank.node import CentralBankNode
 
-    return IssuerNode(config)
+    return CentralBankNode(config)
 
 
-# command -> (the node kind its config must name, how to build the node)
-NODES: dict[str, tuple[NodeKind, Callable[[NodeConfig], Node]]] = {
-    "validator": (NodeKind.VALIDATOR, _validator),
-    "bank": (NodeKind.BANK, _bank),
-    "issuer": (NodeKind.CENTRAL_BANK, _issuer),
+# command -> (the role its config must name, how to build the node)
+NODES: dict[str, tuple[Role, Callable[[NodeConfig], Node]]] = {
+    "validator": (Role.VALIDATOR, _validator),
+    "bank": (Role.BANK, _bank),
+    "central-bank": (Role.CENTRAL_BANK, _central_bank),
 }
 
 

@@ -29,6 +29,7 @@ from ledger import block as blocks
 from ledger import genesis as genesis_file
 from ledger.execute import AlreadyVerified, execute
 from ledger.keys import PrivateKey
+from ledger.roles import Role
 from ledger.state import NORMAL, State
 from ledger.store import SqliteStore
 from ledger.transaction import Transaction, sign
@@ -123,7 +124,7 @@ def run() -> dict:
         launcher.start()
         try:
             pid = next(
-                r.process.pid for r in launcher.running.values() if r.spec.kind == "validator"
+                r.process.pid for r in launcher.running.values() if r.spec.kind is Role.VALIDATOR
             )
             at_start = memory_mb(pid, "VmRSS")
             with open(os.devnull, "w") as quiet:

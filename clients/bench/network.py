@@ -27,6 +27,7 @@ from clients.load.output import write_chart
 from clients.load.runner import LoadRun, LoadSettings, RunResult
 from clients.sdk import RegulatorClient, open_channel
 from ledger.keys import PrivateKey
+from ledger.roles import Role
 from services.network import setup as network_setup
 from services.network.launcher import Launcher
 from services.network.setup import NetworkPlan, init_network
@@ -118,7 +119,7 @@ class BenchNetwork:
         self._channel.close()
         self.launcher.stop()
 
-    def pids(self, kind: str) -> list[int]:
+    def pids(self, kind: Role) -> list[int]:
         return [r.process.pid for r in self.launcher.running.values() if r.spec.kind == kind]
 
     def committed_between(self, low: int, high: int) -> int:
@@ -139,7 +140,7 @@ class BenchNetwork:
             return LoadRun(settings, self.endpoints, out=quiet).run(threading.Event())
 
     def saturate(self) -> Saturation:
-        validators = self.pids("validator")
+        validators = self.pids(Role.VALIDATOR)
         self.run(
             LoadSettings(
                 via="validators",
@@ -252,7 +253,7 @@ def run() -> dict:
                                 "metric": f"peak RSS, {kind} node",
                                 "value": mb,
                                 "unit": "MB",
-                                "target": "<= 250" if kind == "validator" else "",
+                                "target": "<= 250" if kind == Role.VALIDATOR else "",
                             }
                         )
                 results["sizes"][str(size)] = entry  # type: ignore[index]

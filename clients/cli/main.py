@@ -1,6 +1,6 @@
 """The ``straits`` command: one argparse subcommand per module in ``clients.cli.commands``.
 
-The node commands (``straits validator|bank|issuer``) are the servers' own entry points
+The node commands (``straits validator|bank|central-bank``) are the servers' own entry points
 (``services.run``); the CLI only dispatches to them.
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets

@@ -17,6 +17,7 @@ from pathlib import Path
 from clients.cli.target import network_index
 from ledger import genesis
 from ledger.errors import expected
+from ledger.roles import Role
 from services.common.config import load_config
 from wire.errors import ConfigError
 from wire.tls import TlsFiles
@@ -57,7 +58,7 @@ def from_network(directory: Path, *, validators: Sequence[str] = (),
     accesses, validator_addresses, central = [], [], None
     lifetime = 0
     for node in index["nodes"]:
-        if node["kind"] == "validator":
+        if node["kind"] == Role.VALIDATOR:
             validator_addresses.append(node["address"])
             continue
         config = load_config(base / node["config"])
@@ -66,9 +67,9 @@ def from_network(directory: Path, *, validators: Sequence[str] = (),
         if client is None:
             continue
         client_tls = TlsFiles(ca, base / client["certificate"], base / client["key"])
-        if node["kind"] == "central_bank":
+        if node["kind"] == Role.CENTRAL_BANK:
             central = (node["address"], client_tls)
-        elif node["kind"] == "bank" and (not banks or node["id"] in banks):
+        elif node["kind"] == Role.BANK and (not banks or node["id"] in banks):
             accesses.append(BankAccess(node["id"], overrides.pop(node["id"], node["address"]),
                                        client_tls, config.tls, config.ledger_key))
     if overrides:

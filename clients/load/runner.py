@@ -30,7 +30,7 @@ from clients.load.recorder import Recorder
 from clients.load.report import Report, render, summarise
 from clients.load.submitters import BankPath, LedgerPath
 from clients.load.workload import Workload
-from clients.sdk import IssuerClient, RegulatorClient, open_channel
+from clients.sdk import CentralBankClient, RegulatorClient, open_channel
 from ledger.errors import expected
 from ledger.keys import PrivateKey
 from wire.errors import ConfigError
@@ -135,9 +135,9 @@ class LoadRun:
             raise ConfigError(expected("the central bank's client certificate to fund the banks",
                                        "none in the network directory"), field="fund")
         address, tls = self.endpoints.central_bank
-        issuer = IssuerClient(self._channel(address, tls))
+        central_bank = CentralBankClient(self._channel(address, tls))
         for bank in self.endpoints.banks:
-            issuer.issue(bank.bank, amount, f"load-funding-{uuid.uuid4().hex[:12]}")
+            central_bank.issue(bank.bank, amount, f"load-funding-{uuid.uuid4().hex[:12]}")
 
     def _submitter(self, chain_id: str, height: int,
                    tracker: FinalityTracker) -> BankPath | LedgerPath:

@@ -21,10 +21,10 @@ fixes before the first attempt. Failures raise ``ApiError``.
 """
 
 from clients.sdk.bank import BankClient
+from clients.sdk.central_bank import CentralBankClient
 from clients.sdk.channel import ApiError, RetryPolicy, open_channel
-from clients.sdk.issuer import IssuerClient
 from clients.sdk.network import NetworkIndex
 from clients.sdk.regulator import Regulator, RegulatorClient
 
-__all__ = ["ApiError", "BankClient", "IssuerClient", "NetworkIndex", "Regulator",
+__all__ = ["ApiError", "BankClient", "CentralBankClient", "NetworkIndex", "Regulator",
            "RegulatorClient", "RetryPolicy", "open_channel"]

@@ -17,8 +17,8 @@ from straits.validator.v1 import validator_pb2 as pb
 from straits.validator.v1 import validator_pb2_grpc
 
 from clients.sdk.bank import BankClient
+from clients.sdk.central_bank import CentralBankClient
 from clients.sdk.channel import DEFAULT_TIMEOUT_S, open_channel, pages, stream, unary
-from clients.sdk.issuer import IssuerClient
 from clients.sdk.network import BANK, CENTRAL_BANK, VALIDATOR, NetworkIndex
 from ledger.errors import expected
 from wire.errors import ConfigError
@@ -95,9 +95,9 @@ class Regulator:
                               field="bank")
         return BankClient(self._channel(bank), self._timeout)
 
-    def central_bank(self) -> IssuerClient:
+    def central_bank(self) -> CentralBankClient:
         """The central bank's node, read as the regulator: supply and positions."""
-        return IssuerClient(self._channel(self.network.of_kind(CENTRAL_BANK)[0].id),
+        return CentralBankClient(self._channel(self.network.of_kind(CENTRAL_BANK)[0].id),
                             self._timeout)
 
     def positions(self) -> list[common_pb2.Account]:

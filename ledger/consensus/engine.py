@@ -31,7 +31,7 @@ from ledger.consensus.justification import (
     highest_prepared,
 )
 from ledger.consensus.messages import Message, Signed, Step
-from ledger.consensus.ready import BuildProposal, Counters, Outbound, Outbox, Ready
+from ledger.consensus.ready import BuildProposal, Counters, Outbound, Ready, ReadyBuilder
 from ledger.consensus.round_state import Added, FutureMessages, HeightMessages
 from ledger.consensus.signer import LastSigned, Prepared, Signer
 from ledger.consensus.sync import SyncTracker
@@ -60,7 +60,7 @@ class Engine:
         self._future = FutureMessages(
             limit=self._config.max_buffered, per_sender=self._config.max_buffered_per_sender
         )
-        self._out = Outbox()
+        self._out = ReadyBuilder()
 
     # --- events ---------------------------------------------------------------------
 
@@ -117,7 +117,7 @@ class Engine:
 
     def _run(self, action: object) -> Ready:
         before = self._signer.last
-        self._out = Outbox()
+        self._out = ReadyBuilder()
         action()  # type: ignore[operator]
         after = self._signer.last
         return self._out.ready(after if after is not before else None)

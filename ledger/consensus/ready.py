@@ -50,7 +50,7 @@ class Ready:
     build: BuildProposal | None = None
 
 
-class Outbox:
+class ReadyBuilder:
     """What one event produced, gathered while the engine handles it."""
 
     def __init__(self) -> None:

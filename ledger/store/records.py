@@ -10,8 +10,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ledger import statehash
-from ledger.genesis import BANK, Parameters
+from ledger.genesis import Parameters
 from ledger.keys import PublicKey
+from ledger.roles import Role
 from ledger.state import (
     URGENT,
     Participant,
@@ -73,12 +74,12 @@ def state_from_rows(
     for row in accounts:
         participants[row["id"]] = Participant(
             row["id"],
-            row["role"],
+            Role(row["role"]),
             PublicKey.from_text(row["key"]),
             row["name"],
             bool(row["suspended"]),
         )
-        if row["role"] == BANK:
+        if row["role"] == Role.BANK:
             balances[row["id"]] = row["balance"]
     queues: dict[str, tuple[dict, dict]] = {}
     for row in queued:

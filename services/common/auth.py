@@ -28,9 +28,10 @@ import grpc
 from cryptography import x509
 
 from ledger.errors import expected
+from ledger.roles import Role
 from services.common.errors import AccessDeniedError, BadCertificateError, abort
 from services.common.handlers import wrap_handler
-from services.common.pki import Identity, Role, common_name_of, identity_of
+from services.common.pki import Identity, common_name_of, identity_of
 from services.common.revocation import RevocationList
 
 VALIDATOR, CENTRAL_BANK, BANK, REGULATOR, CLIENT = (
@@ -72,12 +73,12 @@ def _service(name: str) -> str:
 # The exact method row wins over its service's row.
 _VALIDATOR = "straits.validator.v1.ValidatorService"
 _BANK = "straits.bank.v1.BankService"
-_ISSUER = "straits.issuer.v1.IssuerService"
+_CENTRAL_BANK = "straits.central_bank.v1.CentralBankService"
 # The regulator reads every bank's payments on that bank's node and the supply and
 # positions on the central bank's node; it writes nothing anywhere.
 _CLIENT_OR_REGULATOR = frozenset({CLIENT, REGULATOR})
 _BANK_READS = ("GetBalance", "ListQueue", "ListHistory", "GetPayment", "WatchSettlements")
-_ISSUER_READS = ("GetTotalSupply", "ListPositions")
+_CENTRAL_BANK_READS = ("GetTotalSupply", "ListPositions")
 RULES: Mapping[str, frozenset[Role]] = {
     f"/{_VALIDATOR}/SubmitTransactions": frozenset({BANK, CENTRAL_BANK}),
     f"/{_VALIDATOR}/GetTransaction": PARTICIPANTS,
@@ -89,8 +90,8 @@ RULES: Mapping[str, frozenset[Role]] = {
     _service("straits.consensus.v1.ConsensusService"): frozenset({VALIDATOR}),
     _service(_BANK): frozenset({CLIENT}),
     **{f"/{_BANK}/{method}": _CLIENT_OR_REGULATOR for method in _BANK_READS},
-    _service(_ISSUER): frozenset({CLIENT}),
-    **{f"/{_ISSUER}/{method}": _CLIENT_OR_REGULATOR for method in _ISSUER_READS},
+    _service(_CENTRAL_BANK): frozenset({CLIENT}),
+    **{f"/{_CENTRAL_BANK}/{method}": _CLIENT_OR_REGULATOR for method in _CENTRAL_BANK_READS},
     _service("grpc.health.v1.Health"): ANYONE,
     _service("grpc.reflection.v1.ServerReflection"): ANYONE,
     _service("grpc.reflection.v1alpha.ServerReflection"): ANYONE,
@@ -102,7 +103,7 @@ SERVED_BY: Mapping[str, str] = {
     _VALIDATOR: "every validator",
     "straits.consensus.v1.ConsensusService": "every validator",
     _BANK: "each bank's own node",
-    _ISSUER: "the central bank's node",
+    _CENTRAL_BANK: "the central bank's node",
 }
 # Who each role is, in words, for refusals.
 _WHO = {

@@ -1,7 +1,8 @@
 """Per-node configuration: one TOML file per node, loaded into frozen values.
 
-A file names the node's kind and participant id, where it listens, where its data,
-keys, certificates and genesis are, and the validators' addresses. Relative paths
+A file names the node's role (``kind``, one of ``ledger.roles.NODE_ROLES``) and its
+participant id, where it listens, where its data, keys, certificates and genesis are,
+and the validators' addresses. Relative paths
 are resolved against the file's own directory, so a network directory can move as a
 whole. Every problem is a ``ConfigError`` whose ``field`` names the bad key
 (``tls.key``, ``validators[2].address``); unknown keys are refused so that a typo
@@ -32,20 +33,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from ledger.errors import expected
+from ledger.roles import NODE_ROLES, Role
 from services.common.errors import ConfigError
 from services.common.server import ServerSettings
 from wire.tls import TlsFiles
-
-
-class NodeKind(Enum):
-    VALIDATOR = "validator"
-    CENTRAL_BANK = "central_bank"
-    BANK = "bank"
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ class Peer:
 
 @dataclass(frozen=True)
 class NodeConfig:
-    kind: NodeKind
+    kind: Role  # one of NODE_ROLES
     id: str
     listen: str
     data_dir: Path
@@ -126,11 +121,10 @@ def parse_config(document: Mapping[str, Any], base: Path) -> NodeConfig:
     """Checks a parsed document field by field; paths resolve against ``base``."""
     _refuse_unknown(document, _TOP, "")
     kind_text = _string(document, "kind", "kind")
-    try:
-        kind = NodeKind(kind_text)
-    except ValueError:
-        kinds = ", ".join(k.value for k in NodeKind)
-        raise ConfigError(expected(f"one of {kinds}", kind_text), field="kind") from None
+    if kind_text not in NODE_ROLES:
+        kinds = ", ".join(k.value for k in NODE_ROLES)
+        raise ConfigError(expected(f"one of {kinds}", kind_text), field="kind")
+    kind = Role(kind_text)
     tls = _table(document, "tls", "tls")
     _refuse_unknown(tls, _TLS, "tls.")
     validators = document.get("validators")

@@ -3,7 +3,7 @@
 Every connection in a Straits network is mutual TLS against the network CA, and a
 certificate says who its holder is in one place: a SAN URI
 ``straits://<role>/<participant-id>`` (the common name only labels it for people).
-Roles:
+Roles (``ledger.roles.Role``, the same words genesis and node configuration use):
 
 * ``validator``, ``central_bank``, ``bank``, ``regulator``: a participant's own node
   or tool, acting for that participant (the regulator has no node; its tools call
@@ -25,7 +25,6 @@ import datetime as dt
 import ipaddress
 import re
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from cryptography import x509
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ledger.errors import expected
+from ledger.roles import Role
 from services.common.errors import BadCertificateError
 
 URI_SCHEME = "straits"
@@ -43,14 +43,6 @@ CA_VALIDITY = dt.timedelta(days=3650)
 LEAF_VALIDITY = dt.timedelta(days=825)
 # Participant ids as they may appear in a URI path without escaping.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-class Role(Enum):
-    VALIDATOR = "validator"
-    CENTRAL_BANK = "central_bank"
-    BANK = "bank"
-    REGULATOR = "regulator"
-    CLIENT = "client"
 
 
 @dataclass(frozen=True)

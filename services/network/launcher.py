@@ -23,18 +23,19 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ledger.roles import Role
 from services.common.errors import ConfigError, UnavailableError
 from wire.tls import TlsFiles, secure_channel
 
 # The order nodes start in: bank and central-bank nodes follow validators.
-_ORDER = {"validator": 0, "central_bank": 1, "bank": 2}
-_COMMAND = {"validator": "validator", "central_bank": "issuer", "bank": "bank"}
+_ORDER = {Role.VALIDATOR: 0, Role.CENTRAL_BANK: 1, Role.BANK: 2}
+_COMMAND = {Role.VALIDATOR: "validator", Role.CENTRAL_BANK: "central-bank", Role.BANK: "bank"}
 
 
 @dataclass(frozen=True)
 class NodeSpec:
     id: str
-    kind: str
+    kind: Role
     address: str
     config: Path
 
@@ -55,7 +56,8 @@ def read_index(directory: Path) -> tuple[list[NodeSpec], TlsFiles]:
         )
     index = json.loads(index_path.read_text())
     nodes = [
-        NodeSpec(n["id"], n["kind"], n["address"], directory / n["config"]) for n in index["nodes"]
+        NodeSpec(n["id"], Role(n["kind"]), n["address"], directory / n["config"])
+        for n in index["nodes"]
     ]
     regulator = index["regulator"]
     tls = TlsFiles(

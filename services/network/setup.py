@@ -31,9 +31,6 @@ from pathlib import Path
 
 from ledger.errors import expected
 from ledger.genesis import (
-    BANK,
-    CENTRAL_BANK,
-    REGULATOR,
     Currency,
     Genesis,
     Parameters,
@@ -41,9 +38,10 @@ from ledger.genesis import (
     ValidatorSpec,
 )
 from ledger.keys import PrivateKey
-from services.common.config import NodeConfig, NodeKind, Peer, render_config
+from ledger.roles import Role
+from services.common.config import NodeConfig, Peer, render_config
 from services.common.errors import ConfigError
-from services.common.pki import DEFAULT_HOSTS, CertificateAuthority, Identity, Role
+from services.common.pki import DEFAULT_HOSTS, CertificateAuthority, Identity
 from services.network import prometheus as prometheus_config
 from wire.tls import TlsFiles
 
@@ -84,7 +82,7 @@ class NetworkPlan:
 @dataclass(frozen=True)
 class NodeEntry:
     id: str
-    kind: NodeKind
+    kind: Role
     address: str
     config: Path
 
@@ -191,14 +189,12 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
 
     validator_ids = [f"validator-{i + 1}" for i in range(plan.validators)]
     banks = bank_ids(plan.banks)
-    node_order = [(v, NodeKind.VALIDATOR) for v in validator_ids]
-    node_order += [(CENTRAL_BANK_ID, NodeKind.CENTRAL_BANK)]
-    node_order += [(b, NodeKind.BANK) for b in banks]
+    node_order = [(v, Role.VALIDATOR) for v in validator_ids]
+    node_order += [(CENTRAL_BANK_ID, Role.CENTRAL_BANK)]
+    node_order += [(b, Role.BANK) for b in banks]
     port_of = {node_id: plan.base_port + i for i, (node_id, _) in enumerate(node_order)}
     address_of = {node_id: f"{plan.host}:{port}" for node_id, port in port_of.items()}
     peers = tuple(Peer(v, address_of[v]) for v in validator_ids)
-    role_of = {NodeKind.VALIDATOR: Role.VALIDATOR, NodeKind.CENTRAL_BANK: Role.CENTRAL_BANK,
-               NodeKind.BANK: Role.BANK}
 
     public_keys = {}
     configs: list[tuple[NodeConfig, Path]] = []
@@ -214,7 +210,7 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
             data_dir=folder / "data",
             genesis=genesis_path,
             ledger_key=key_path,
-            tls=tls_for(folder, Identity(node_id, role_of[kind]), "tls"),
+            tls=tls_for(folder, Identity(node_id, kind), "tls"),
             validators=peers,
             metrics_port=port_of[node_id] + METRICS_OFFSET,
             revocations=directory / "pki" / REVOCATIONS,
@@ -229,11 +225,11 @@ def init_network(directory: Path, plan: NetworkPlan, *, now: dt.datetime) -> Net
     )
 
     country = _country(plan.currency)
-    participants = [ParticipantSpec(CENTRAL_BANK_ID, CENTRAL_BANK, "Central Bank",
+    participants = [ParticipantSpec(CENTRAL_BANK_ID, Role.CENTRAL_BANK, "Central Bank",
                                     public_keys[CENTRAL_BANK_ID], bic=f"CBNK{country}X0")]
-    participants += [ParticipantSpec(b, BANK, _title(b), public_keys[b],
+    participants += [ParticipantSpec(b, Role.BANK, _title(b), public_keys[b],
                                      bic=bank_bic(i, b, country)) for i, b in enumerate(banks)]
-    participants += [ParticipantSpec(REGULATOR_ID, REGULATOR, "Regulator",
+    participants += [ParticipantSpec(REGULATOR_ID, Role.REGULATOR, "Regulator",
                                      regulator_key.public_key)]
     genesis = Genesis(
         chain_id=plan.chain_id,

@@ -17,8 +17,9 @@ The life of a transaction the node signs:
    resender forwards pending entries again until a block carries them or their
    window passes (re-sending a signed transaction is always safe: the validators
    answer ALREADY_PENDING or ALREADY_COMMITTED);
-4. the follower marks it committed with its receipt, or expired; ``wait_settled``
-   returns then.
+4. the follower marks it committed with its receipt, or expired; ``wait_final``
+   returns once it is no longer pending (committed whatever its receipt says, refused
+   or expired).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def remaining(context: grpc.ServicerContext, default: float = 30.0) -> float:
 
 
 class ParticipantNode:
-    """Base of ``BankNode`` and ``IssuerNode``; subclasses add tables and a service."""
+    """Base of ``BankNode`` and ``CentralBankNode``; subclasses add tables and a service."""
 
     # Whether the metrics endpoint counts payments (a bank's, not the central bank's).
     exports_payments = False
@@ -290,8 +291,9 @@ class ParticipantNode:
             self.outbox.sent(sent)
         return errors
 
-    def wait_settled(self, tx_ids: Sequence[bytes], timeout: float) -> bool:
-        """Waits until a block carried (or the window passed) every one of ``tx_ids``."""
+    def wait_final(self, tx_ids: Sequence[bytes], timeout: float) -> bool:
+        """Waits until none of ``tx_ids`` is pending: a block carried it (settled, queued or
+        rejected: its receipt says), a validator refused it for good, or its window passed."""
 
         def done() -> bool:
             for tx_id in tx_ids:
@@ -312,7 +314,7 @@ class ParticipantNode:
             # delivers it: waiting for the block, not raising, keeps the answer truthful.
             if errors[0] is not None and errors[0].reason not in NOT_FINAL_REASONS:
                 raise item_error(errors[0])
-            if not self.wait_settled([entry.transaction.id], timeout):
+            if not self.wait_final([entry.transaction.id], timeout):
                 raise UnavailableError(
                     expected(
                         "a block carrying the transaction before the deadline",

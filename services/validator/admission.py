@@ -1,43 +1,48 @@
 """Admission: the chain of checks a transaction passes before it enters the mempool.
 
-In order, cheapest first, each with a named result per transaction:
+A batch goes through named stages, cheapest first. Each stage takes what the stage
+before it kept and returns a ``Sifted``: what it kept, what it refused with the error
+(of the one hierarchy, so its gRPC status comes from the one table in
+``services.common.errors``), and what it recognised as already known (a retry, answered
+as a success rather than an error):
 
-1. structure: the bytes decode and every field is in range (``Transaction.from_proto``);
-2. the sender: a bank or the central bank submits only what it signed itself (the
-   TLS certificate names the caller; the ledger key proves the signature), except that
-   the central bank may present a redemption its bank signed;
-3. the chain: known signer, inside its validity window, not already committed
-   (answered ALREADY_COMMITTED: a retry, not an error), not already pending;
-4. signatures, all of the batch in one call to the batch verifier, whose cache
-   then spares the same check when the transaction comes back inside a block;
-5. business rules, by executing the batch against the head state on a scratch
-   copy: a transfer to an unknown or suspended bank, a redeem beyond the balance,
-   a governance transaction from a bank is refused now, with its reason, rather
-   than committed as REJECTED;
-6. room in the mempool, else RESOURCE_EXHAUSTED.
+1. ``check_structure``: the bytes decode and every field is in range
+   (``Transaction.from_proto``);
+2. ``check_chain``: right chain, known signer, inside its validity window
+   (``ledger.execute.admission_error``); already committed is answered
+   ALREADY_COMMITTED, already in the mempool ALREADY_PENDING;
+3. ``check_signatures``: all of the batch in one call to the batch verifier, whose
+   cache then spares the same check when the transaction comes back inside a block;
+4. ``check_permission``: a bank or the central bank submits only what it signed
+   itself (the TLS certificate names the caller, the signature just checked proves the
+   signer), except that the central bank may present a redemption its bank signed;
+5. ``check_business_rules``: the batch executed against the head state on a scratch
+   copy, so a transfer to an unknown or suspended bank, a redeem beyond the balance, a
+   governance transaction from a bank is refused now, with the rule's own error, field
+   and detail, rather than committed as REJECTED;
+6. ``add_to_mempool``: room in the mempool, else RESOURCE_EXHAUSTED.
 
-Transactions shared by another validator go through steps 1, 3, 4 and 6: the
-validator that took them from their bank has already checked the rest.
+Transactions shared by another validator skip stages 4 and 5: the validator that took
+them from their bank has already checked those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass
 
-from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
 
 from ledger.errors import (
     BadSignatureError,
     NotPermittedError,
-    RejectedError,
     ReplayError,
     StraitsError,
     expected,
 )
 from ledger.execute import AlreadyVerified, SignatureCheck, admission_error, execute, key_lookup
-from ledger.genesis import CENTRAL_BANK
+from ledger.roles import Role
 from ledger.state import State
 from ledger.transaction import Transaction
 from services.common.errors import OverloadedError, to_error_proto
@@ -51,10 +56,162 @@ REFUSED = validator_pb.SUBMISSION_STATUS_REFUSED
 _TRUSTED = AlreadyVerified()
 
 
-def _refused(tx_id: bytes, error: StraitsError) -> validator_pb.SubmissionResult:
-    return validator_pb.SubmissionResult(
-        transaction_id=tx_id, status=REFUSED, error=to_error_proto(error)
+@dataclass(frozen=True)
+class Candidate:
+    """A transaction still in the running; ``index`` is its place in the submitted batch."""
+
+    index: int
+    transaction: Transaction
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A transaction a stage refused; ``transaction_id`` is empty when it did not decode."""
+
+    index: int
+    transaction_id: bytes
+    error: StraitsError
+
+
+@dataclass(frozen=True)
+class Known:
+    """A transaction the ledger already has: ``status`` is ALREADY_COMMITTED or ALREADY_PENDING."""
+
+    index: int
+    transaction_id: bytes
+    status: int
+
+
+@dataclass(frozen=True)
+class Sifted:
+    """One stage's result: every candidate it was given is in exactly one of the three."""
+
+    kept: tuple[Candidate, ...] = ()
+    refused: tuple[Refusal, ...] = ()
+    known: tuple[Known, ...] = ()
+
+
+def _refuse(candidate: Candidate, error: StraitsError) -> Refusal:
+    return Refusal(candidate.index, candidate.transaction.id, error)
+
+
+# --- the stages ---------------------------------------------------------------------
+
+
+def check_structure(chain_id: str, signed: Sequence[tx_pb.SignedTransaction]) -> Sifted:
+    kept: list[Candidate] = []
+    refused: list[Refusal] = []
+    for index, message in enumerate(signed):
+        try:
+            kept.append(Candidate(index, Transaction.from_proto(chain_id, message)))
+        except StraitsError as error:
+            refused.append(Refusal(index, b"", error))
+    return Sifted(tuple(kept), tuple(refused))
+
+
+def check_chain(
+    state: State, candidates: Sequence[Candidate], pending: Container[bytes]
+) -> Sifted:
+    """Against the head: the next block's height is the one a transaction must fit."""
+    height = state.height + 1
+    kept: list[Candidate] = []
+    refused: list[Refusal] = []
+    known: list[Known] = []
+    for candidate in candidates:
+        tx = candidate.transaction
+        error = admission_error(state, tx, height)
+        if isinstance(error, ReplayError):
+            known.append(Known(candidate.index, tx.id, COMMITTED))
+        elif error is not None:
+            refused.append(_refuse(candidate, error))
+        elif tx.id in pending:
+            known.append(Known(candidate.index, tx.id, PENDING))
+        else:
+            kept.append(candidate)
+    return Sifted(tuple(kept), tuple(refused), tuple(known))
+
+
+def check_signatures(
+    state: State, candidates: Sequence[Candidate], verify: SignatureCheck
+) -> Sifted:
+    verdicts = verify.verify_transactions(
+        [c.transaction for c in candidates], key_lookup(state)
     )
+    kept: list[Candidate] = []
+    refused: list[Refusal] = []
+    for candidate, good in zip(candidates, verdicts, strict=True):
+        if good:
+            kept.append(candidate)
+        else:
+            signer = candidate.transaction.signer
+            error = BadSignatureError(
+                expected(f"a signature by {signer}'s key", "one that fails"), field="signature"
+            )
+            refused.append(_refuse(candidate, error))
+    return Sifted(tuple(kept), tuple(refused))
+
+
+def check_permission(state: State, candidates: Sequence[Candidate], sender: str) -> Sifted:
+    kept: list[Candidate] = []
+    refused: list[Refusal] = []
+    for candidate in candidates:
+        tx = candidate.transaction
+        if _may_submit(state, sender, tx):
+            kept.append(candidate)
+        else:
+            error = NotPermittedError(
+                expected(f"a transaction signed by the caller {sender!r}", tx.signer),
+                field="signer",
+            )
+            refused.append(_refuse(candidate, error))
+    return Sifted(tuple(kept), tuple(refused))
+
+
+def check_business_rules(state: State, candidates: Sequence[Candidate]) -> Sifted:
+    """Each block-sized chunk on its own scratch copy of the head state; signatures were
+    checked by the stage before, so the scratch execution trusts them."""
+    kept: list[Candidate] = []
+    refused: list[Refusal] = []
+    limit = state.parameters.max_block_transactions
+    for start in range(0, len(candidates), limit):
+        chunk = candidates[start : start + limit]
+        execution = execute(state, [c.transaction for c in chunk], verify=_TRUSTED, strict=False)
+        for candidate in chunk:
+            error = execution.rejections.get(candidate.transaction.id)
+            if error is None:
+                kept.append(candidate)
+            else:
+                refused.append(_refuse(candidate, error))
+    return Sifted(tuple(kept), tuple(refused))
+
+
+def add_to_mempool(mempool: Mempool, candidates: Sequence[Candidate]) -> Sifted:
+    """Kept: what the mempool added. A transaction another call added meanwhile is known."""
+    kept: list[Candidate] = []
+    refused: list[Refusal] = []
+    known: list[Known] = []
+    admissions = mempool.add([c.transaction for c in candidates])
+    for candidate, admission in zip(candidates, admissions, strict=True):
+        if admission is Admission.ADDED:
+            kept.append(candidate)
+        elif admission is Admission.DUPLICATE:
+            known.append(Known(candidate.index, candidate.transaction.id, PENDING))
+        else:
+            error = OverloadedError(f"expected room in the mempool (capacity {mempool.capacity})")
+            refused.append(_refuse(candidate, error))
+    return Sifted(tuple(kept), tuple(refused), tuple(known))
+
+
+def _may_submit(state: State, sender: str, tx: Transaction) -> bool:
+    """A participant submits what it signed; the central bank may also present a
+    redemption a bank signed (the bank's signature is its consent to destroy the tokens)."""
+    if tx.signer == sender:
+        return True
+    participant = state.participants.get(sender)
+    return participant is not None and participant.role == Role.CENTRAL_BANK and tx.kind == "redeem"
+
+
+# --- the chain of stages ------------------------------------------------------------
 
 
 class Admitter:
@@ -79,106 +236,41 @@ class Admitter:
     ) -> list[validator_pb.SubmissionResult]:
         """One result per item, in order. ``sender`` None: shared by another validator."""
         state = self._chain.state
-        height = state.height + 1
-        results: list[validator_pb.SubmissionResult | None] = [None] * len(signed)
-        candidates: list[tuple[int, Transaction]] = []
-        for index, message in enumerate(signed):
-            try:
-                tx = Transaction.from_proto(state.chain_id, message)
-            except StraitsError as error:
-                results[index] = _refused(b"", error)
-                continue
-            error = admission_error(state, tx, height)
-            if sender is not None and not _may_submit(state, sender, tx):
-                error = NotPermittedError(
-                    expected(f"a transaction signed by the caller {sender!r}", tx.signer),
-                    field="signer",
-                )
-            if isinstance(error, ReplayError):
-                results[index] = validator_pb.SubmissionResult(
-                    transaction_id=tx.id, status=COMMITTED
-                )
-            elif error is not None:
-                results[index] = _refused(tx.id, error)
-            elif tx.id in self._mempool:
-                results[index] = validator_pb.SubmissionResult(transaction_id=tx.id, status=PENDING)
-            else:
-                candidates.append((index, tx))
-
-        key_of = key_lookup(state)
-        verdicts = self._verify.verify_transactions([tx for _, tx in candidates], key_of)
-        signed_ok = []
-        for (index, tx), good in zip(candidates, verdicts, strict=True):
-            if good:
-                signed_ok.append((index, tx))
-            else:
-                results[index] = _refused(
-                    tx.id, BadSignatureError(f"expected a valid signature by {tx.signer}'s key")
-                )
-
+        stages: list[Callable[[Sequence[Candidate]], Sifted]] = [
+            lambda c: check_chain(state, c, self._mempool),
+            lambda c: check_signatures(state, c, self._verify),
+        ]
+        if sender is not None:
+            stages.append(lambda c: check_permission(state, c, sender))
         if check_rules:
-            signed_ok = self._check_rules(state, signed_ok, results)
+            stages.append(lambda c: check_business_rules(state, c))
+        stages.append(lambda c: add_to_mempool(self._mempool, c))
 
-        added = []
-        admissions = self._mempool.add([tx for _, tx in signed_ok])
-        for (index, tx), admission in zip(signed_ok, admissions, strict=True):
-            if admission is Admission.FULL:
-                results[index] = _refused(
-                    tx.id,
-                    OverloadedError(
-                        f"expected room in the mempool (capacity {self._mempool.capacity})"
-                    ),
-                )
-            else:
-                status = ACCEPTED if admission is Admission.ADDED else PENDING
-                results[index] = validator_pb.SubmissionResult(transaction_id=tx.id, status=status)
-                if admission is Admission.ADDED:
-                    added.append(tx)
+        sifted = check_structure(state.chain_id, signed)
+        results = _answers(sifted)
+        for stage in stages:
+            sifted = stage(sifted.kept)
+            results.update(_answers(sifted))
+        for candidate in sifted.kept:
+            results[candidate.index] = validator_pb.SubmissionResult(
+                transaction_id=candidate.transaction.id, status=ACCEPTED
+            )
+        added = [c.transaction for c in sifted.kept]
         if added:
             self._on_admitted(added)
-        return [r for r in results if r is not None]
-
-    def _check_rules(
-        self,
-        state: State,
-        candidates: list[tuple[int, Transaction]],
-        results: list[validator_pb.SubmissionResult | None],
-    ) -> list[tuple[int, Transaction]]:
-        kept = []
-        limit = state.parameters.max_block_transactions
-        for start in range(0, len(candidates), limit):
-            chunk = candidates[start : start + limit]
-            execution = execute(state, [tx for _, tx in chunk], verify=_TRUSTED, strict=False)
-            outcome = {r.transaction_id: r for r in execution.receipts}
-            for index, tx in chunk:
-                receipt = outcome.get(tx.id)
-                if receipt is not None and receipt.outcome == receipt_pb.OUTCOME_REJECTED:
-                    results[index] = _refused(tx.id, _rejection(receipt))
-                else:
-                    kept.append((index, tx))
-        return kept
+        return [results[index] for index in range(len(signed))]
 
 
-def _may_submit(state: State, sender: str, tx: Transaction) -> bool:
-    """A participant submits what it signed; the central bank may also present a
-    redemption a bank signed (the bank's signature is its consent to destroy the tokens)."""
-    if tx.signer == sender:
-        return True
-    participant = state.participants.get(sender)
-    return participant is not None and participant.role == CENTRAL_BANK and tx.kind == "redeem"
-
-
-def _subclasses(cls: type[RejectedError]) -> list[type[RejectedError]]:
-    found = [cls]
-    for sub in cls.__subclasses__():
-        found += _subclasses(sub)
-    return found
-
-
-# A receipt names its rule's error by code; the caller gets that same error class,
-# so its gRPC status comes from the one table in services.common.errors.
-_REJECTIONS = {cls.code: cls for cls in _subclasses(RejectedError)}
-
-
-def _rejection(receipt: receipt_pb.Receipt) -> RejectedError:
-    return _REJECTIONS.get(receipt.reason, RejectedError)(receipt.detail)
+def _answers(sifted: Sifted) -> dict[int, validator_pb.SubmissionResult]:
+    """What the sender hears about everything a stage stopped."""
+    answers = {
+        r.index: validator_pb.SubmissionResult(
+            transaction_id=r.transaction_id, status=REFUSED, error=to_error_proto(r.error)
+        )
+        for r in sifted.refused
+    }
+    for k in sifted.known:
+        answers[k.index] = validator_pb.SubmissionResult(
+            transaction_id=k.transaction_id, status=k.status
+        )
+    return answers

@@ -36,10 +36,10 @@ def membership_check(state_now: Callable[[], State]) -> Callable[[Caller, str], 
         if participant is None:
             raise AccessDeniedError(
                 f"{who!r} is not a participant of this network at height {state.height}")
-        if participant.role != caller.role.value:
+        if participant.role != caller.role:
             raise AccessDeniedError(
                 f"{who!r} is a {participant.role} in the ledger; the certificate says "
-                f"{caller.role.value}")
+                f"{caller.role}")
         if participant.suspended and method == SUBMIT:
             raise AccessDeniedError(f"{who!r} is suspended: it may read but not submit")
 

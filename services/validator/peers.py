@@ -1,10 +1,10 @@
 """Links from one validator to the others: consensus messages, shared transactions, sync.
 
-Each peer gets one sender thread that drains its outbox into a single ``Deliver``
+Each peer gets one sender thread that drains its send queue into a single ``Deliver``
 call per round trip, so a burst of messages costs one RPC, and a slow or dead peer
 holds up only its own thread. Sending is best effort: QBFT tolerates lost messages
 (a stuck validator rebroadcasts its ROUND-CHANGE, a lagging one syncs), so a failed
-call is counted and dropped rather than retried here; the outbox is bounded, and
+call is counted and dropped rather than retried here; the send queue is bounded, and
 when a peer is down the oldest messages are the ones that go.
 
 Transactions admitted here are shared the same way, in batches, so that whichever
@@ -34,7 +34,7 @@ from wire.tls import TlsFiles, secure_channel
 
 log = logging.getLogger(__name__)
 
-MAX_OUTBOX = 4096
+MAX_SEND_QUEUE = 4096
 MAX_SHARE_BATCH = 2000
 MAX_DELIVER_BYTES = 8 * 1024 * 1024
 DELIVER_TIMEOUT_S = 2.0
@@ -74,7 +74,7 @@ class PeerLink:
 
     def send(self, message: bytes) -> None:
         with self._wake:
-            if len(self._messages) >= MAX_OUTBOX:
+            if len(self._messages) >= MAX_SEND_QUEUE:
                 self._messages.popleft()
                 self.stats.dropped += 1
             self._messages.append(message)
@@ -82,7 +82,7 @@ class PeerLink:
 
     def share(self, transactions: Sequence[tx_pb.SignedTransaction]) -> None:
         with self._wake:
-            overflow = len(self._transactions) + len(transactions) - MAX_OUTBOX
+            overflow = len(self._transactions) + len(transactions) - MAX_SEND_QUEUE
             for _ in range(max(0, overflow)):
                 self._transactions.popleft()
                 self.stats.dropped += 1

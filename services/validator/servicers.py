@@ -22,7 +22,7 @@ from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 from ledger.block import Block
 from ledger.chain import Chain
 from ledger.errors import expected
-from ledger.genesis import BANK, CENTRAL_BANK, REGULATOR
+from ledger.roles import Role
 from ledger.state import State
 from ledger.store import Store
 from ledger.store.base import counterparty
@@ -43,9 +43,9 @@ SYNC_READ = 8
 MAX_CLIENT_RESPONSE_BYTES = 3 * 1024 * 1024
 
 _ROLES = {
-    CENTRAL_BANK: common_pb.PARTICIPANT_ROLE_CENTRAL_BANK,
-    BANK: common_pb.PARTICIPANT_ROLE_BANK,
-    REGULATOR: common_pb.PARTICIPANT_ROLE_REGULATOR,
+    Role.CENTRAL_BANK: common_pb.PARTICIPANT_ROLE_CENTRAL_BANK,
+    Role.BANK: common_pb.PARTICIPANT_ROLE_BANK,
+    Role.REGULATOR: common_pb.PARTICIPANT_ROLE_REGULATOR,
 }
 
 

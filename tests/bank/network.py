@@ -15,12 +15,13 @@ from pathlib import Path
 
 import grpc
 
-from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
-from services.common.config import NodeKind, load_config
+from clients.sdk import BankClient, CentralBankClient, RegulatorClient, open_channel
+from ledger.roles import Role
+from services.common.config import load_config
 from services.network import setup as network_setup
 from services.network.setup import NetworkLayout, NetworkPlan, init_network
 from services.participant.bank.node import BankNode
-from services.participant.central_bank.node import IssuerNode
+from services.participant.central_bank.node import CentralBankNode
 from services.validator.node import ValidatorNode
 from wire.tls import TlsFiles
 
@@ -36,7 +37,7 @@ def free_base_port(span: int = PORT_SPAN) -> int:
 class Network:
     layout: NetworkLayout
     validators: list[ValidatorNode] = field(default_factory=list)
-    issuer: IssuerNode | None = None
+    central_bank: CentralBankNode | None = None
     banks: dict[str, BankNode] = field(default_factory=dict)
     channels: list[grpc.Channel] = field(default_factory=list)
 
@@ -55,8 +56,8 @@ class Network:
         """A client of ``bank`` talking to its own node."""
         return BankClient(self.channel(bank, self.client_tls(bank)))
 
-    def issuer_client(self) -> IssuerClient:
-        return IssuerClient(self.channel("central-bank", self.client_tls("central-bank")))
+    def central_bank_client(self) -> CentralBankClient:
+        return CentralBankClient(self.channel("central-bank", self.client_tls("central-bank")))
 
     def regulator(self, validator: str = "validator-1") -> RegulatorClient:
         return RegulatorClient(self.channel(validator, self.layout.regulator))
@@ -66,7 +67,7 @@ class Network:
             channel.close()
         for node in [
             *self.banks.values(),
-            *([self.issuer] if self.issuer else []),
+            *([self.central_bank] if self.central_bank else []),
             *self.validators,
         ]:
             node.stop()
@@ -81,16 +82,16 @@ def running_network(directory: Path, banks: int = 5) -> Iterator[Network]:
     try:
         for entry in layout.nodes:
             config = load_config(entry.config)
-            if entry.kind is NodeKind.VALIDATOR:
+            if entry.kind is Role.VALIDATOR:
                 node = ValidatorNode(config)
                 node.start()
                 network.validators.append(node)
         for entry in layout.nodes:
             config = load_config(entry.config)
-            if entry.kind is NodeKind.CENTRAL_BANK:
-                network.issuer = IssuerNode(config)
-                network.issuer.start()
-            elif entry.kind is NodeKind.BANK:
+            if entry.kind is Role.CENTRAL_BANK:
+                network.central_bank = CentralBankNode(config)
+                network.central_bank.start()
+            elif entry.kind is Role.BANK:
                 network.banks[entry.id] = BankNode(config)
                 network.banks[entry.id].start()
         yield network

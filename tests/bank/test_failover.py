@@ -22,7 +22,7 @@ from tests.bank.network import Network, running_network
 @pytest.fixture()
 def fresh_network(tmp_path: Path) -> Iterator[Network]:
     with running_network(tmp_path, banks=2) as network:
-        network.issuer_client().issue("bank-a", 100_000, "bond-a")
+        network.central_bank_client().issue("bank-a", 100_000, "bond-a")
         yield network
 
 
@@ -103,9 +103,9 @@ def test_a_payment_whose_window_passes_unsent_expires_and_is_never_paid(
     network.validators = [ValidatorNode(c) for c in configs]
     for validator in network.validators:
         validator.start()
-    issuer = network.issuer_client()
+    central_bank = network.central_bank_client()
     for i in range(8):  # eight blocks: well past the payment's window
-        issuer.issue("bank-b", 1, f"bond-{i}")
+        central_bank.issue("bank-b", 1, f"bond-{i}")
     network.banks["bank-a"] = node = BankNode(node.config, short)
     node.start()
 

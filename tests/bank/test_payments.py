@@ -16,7 +16,7 @@ from straits.bank.v1 import bank_pb2 as pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
-from clients.sdk import ApiError, BankClient, IssuerClient
+from clients.sdk import ApiError, BankClient, CentralBankClient
 from clients.sdk.bank import Instruction
 from tests.bank.network import Network
 
@@ -26,9 +26,9 @@ WATCH_TIMEOUT_S = 20
 
 @pytest.fixture(scope="module", autouse=True)
 def funded(network: Network) -> None:
-    issuer = network.issuer_client()
+    central_bank = network.central_bank_client()
     for bank in ("bank-a", "bank-b"):
-        commit = issuer.issue(bank, 1_000_000, f"bond-{bank}")
+        commit = central_bank.issue(bank, 1_000_000, f"bond-{bank}")
         assert commit.receipt.outcome == receipt_pb.OUTCOME_APPLIED, commit
 
 
@@ -73,7 +73,7 @@ def test_a_payment_queues_without_funds_then_settles_when_funds_arrive(network: 
     account = payer.balance()
     assert (account.balance, account.queued_out, account.position) == (0, 700, -700)
 
-    network.issuer_client().issue("bank-c", 1_000, "bond-c")
+    network.central_bank_client().issue("bank-c", 1_000, "bond-c")
 
     outgoing = events(network, "bank-c", payment.committed_height, pb.DIRECTION_OUTGOING, 2)
     assert [e.payment.status for e in outgoing] == [QUEUED, SETTLED]
@@ -213,7 +213,7 @@ def test_a_bank_cannot_read_or_act_for_another_bank(network: Network) -> None:
     with pytest.raises(ApiError) as paying:
         BankClient(intruder).send("bank-b", 1)
     assert paying.value.code == grpc.StatusCode.PERMISSION_DENIED
-    issuing = IssuerClient(network.channel("central-bank", network.client_tls("bank-a")))
+    issuing = CentralBankClient(network.channel("central-bank", network.client_tls("bank-a")))
     with pytest.raises(ApiError) as minting:
         issuing.issue("bank-a", 1_000_000, "forged")
     assert minting.value.code == grpc.StatusCode.PERMISSION_DENIED

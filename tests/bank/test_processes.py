@@ -1,4 +1,4 @@
-"""Every node its own process (`straits validator|issuer|bank --config`), over loopback
+"""Every node its own process (`straits validator|central-bank|bank --config`), over loopback
 with mutual TLS: issue, pay, a payment that queues and settles when funds arrive,
 watchers on both sides, replicas that agree and balances that add up."""
 
@@ -16,14 +16,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from straits.bank.v1 import bank_pb2 as pb
 from straits.ledger.v1 import block_pb2
 
-from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
+from clients.sdk import BankClient, CentralBankClient, RegulatorClient, open_channel
 from services.network.setup import NetworkLayout, NetworkPlan, init_network
 from tests.bank.network import free_base_port
 from wire.tls import TlsFiles
 
 pytestmark = pytest.mark.slow
 
-COMMAND = {"validator": "validator", "central_bank": "issuer", "bank": "bank"}
+COMMAND = {"validator": "validator", "central_bank": "central-bank", "bank": "bank"}
 START_TIMEOUT_S = 30
 
 
@@ -82,10 +82,10 @@ def test_payments_between_node_processes_settle_and_replicas_agree(
     processes: NetworkLayout,
 ) -> None:
     layout = processes
-    issuer = IssuerClient(open_channel(*client(layout, "central-bank")))
+    central_bank = CentralBankClient(open_channel(*client(layout, "central-bank")))
     bank_a = BankClient(open_channel(*client(layout, "bank-a")))
     bank_b = BankClient(open_channel(*client(layout, "bank-b")))
-    issuer.issue("bank-a", 10_000, "bond-a")
+    central_bank.issue("bank-a", 10_000, "bond-a")
 
     queued = bank_b.send("bank-a", 3_000, reference="waits for funds", wait=True)
     assert queued.status == pb.PAYMENT_STATUS_QUEUED, queued
@@ -109,8 +109,8 @@ def test_payments_between_node_processes_settle_and_replicas_agree(
     assert [next(incoming).payment.transfer_id for _ in range(2)] == [queued.transfer_id] * 2
 
     assert (bank_a.balance().balance, bank_b.balance().balance) == (8_000, 2_000)
-    supply = issuer.total_supply()
-    assert supply.total_supply == 10_000 == sum(a.balance for a in issuer.positions())
+    supply = central_bank.total_supply()
+    assert supply.total_supply == 10_000 == sum(a.balance for a in central_bank.positions())
 
     validators = [
         RegulatorClient(open_channel(n.address, layout.regulator))

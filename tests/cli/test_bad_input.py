@@ -120,7 +120,7 @@ def test_amounts_show_in_the_currency_in_tables_and_in_minor_units_in_json(
 ) -> None:
     monkeypatch.setenv("STRAITS_NETWORK", str(network.layout.directory))
     # bank-b: other tests of this network keep bank-c without funds, so that it queues.
-    network.issuer_client().issue("bank-b", 1_234_567, "bond-table")
+    network.central_bank_client().issue("bank-b", 1_234_567, "bond-table")
     monkeypatch.setenv("STRAITS_AS", "bank-b")
 
     assert main(["send", "bank-a", "SGD 1,000.50", "--reference", "table"]) == 0

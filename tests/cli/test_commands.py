@@ -33,7 +33,7 @@ def straits(
 
 @pytest.fixture(scope="module", autouse=True)
 def funded(network: Network) -> None:
-    network.issuer_client().issue("bank-b", 100_000, "bond-b")
+    network.central_bank_client().issue("bank-b", 100_000, "bond-b")
 
 
 def test_issue_send_and_balance(network: Network, capsys: pytest.CaptureFixture[str]) -> None:

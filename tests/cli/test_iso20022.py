@@ -59,7 +59,7 @@ def _balances(network: Network, *banks: str) -> dict[str, int]:
 def test_a_thousand_transfer_pacs009_settles_and_its_pacs002_reports_each(
     network: Network, genesis: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    network.issuer_client().issue("bank-a", 100_000_000_00, "bond-iso-1000")
+    network.central_bank_client().issue("bank-a", 100_000_000_00, "bond-iso-1000")
     transfers = _transfers("bank-a", ["bank-b", "bank-c"], TRANSFERS, seed=1)
     payments = tmp_path / "payments.xml"
     payments.write_bytes(write_pacs009("TRSY-1000", transfers, genesis, dt.datetime.now(dt.UTC)))
@@ -105,8 +105,8 @@ def test_a_thousand_transfer_pacs009_settles_and_its_pacs002_reports_each(
 def test_the_days_camt053_matches_the_banks_history(
     network: Network, genesis: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    network.issuer_client().issue("bank-b", 5_000_00, "bond-iso-statement-b")
-    network.issuer_client().issue("bank-c", 5_000_00, "bond-iso-statement-c")
+    network.central_bank_client().issue("bank-b", 5_000_00, "bond-iso-statement-b")
+    network.central_bank_client().issue("bank-c", 5_000_00, "bond-iso-statement-c")
     bank_b = network.bank("bank-b")
     bank_b.send("bank-c", 12_34, reference="statement out", wait=True)
     network.bank("bank-c").send("bank-b", 56_78, reference="statement in", wait=True)
@@ -157,7 +157,7 @@ def test_the_days_camt053_matches_the_banks_history(
 def test_a_bad_file_is_refused_whole_and_changes_nothing(
     network: Network, genesis: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    network.issuer_client().issue("bank-b", 1_000_00, "bond-iso-bad")
+    network.central_bank_client().issue("bank-b", 1_000_00, "bond-iso-bad")
     good = write_pacs009("BAD-1", _transfers("bank-b", ["bank-a", "bank-c"], 50, seed=2),
                          genesis, dt.datetime.now(dt.UTC)).decode()
     last = good.rindex('Ccy="SGD"')
@@ -185,7 +185,7 @@ def test_the_sdk_sends_a_file_and_reports_queued_transfers_settling_later(
     network: Network, genesis: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     iso = IsoBank(BankClient(network.channel("bank-c", network.client_tls("bank-c"))), genesis)
-    network.issuer_client().issue("bank-c", 1_00, "bond-iso-sdk")
+    network.central_bank_client().issue("bank-c", 1_00, "bond-iso-sdk")
     balance = iso.bank.balance().balance
     transfers = [
         FileTransfer(0, "SDK-1", str(uuid.uuid4()), "bank-c", "bank-a", 1_00),
@@ -199,7 +199,7 @@ def test_the_sdk_sends_a_file_and_reports_queued_transfers_settling_later(
     assert read_pacs002(sent.report).orgnl_grp_inf_and_sts[0].grp_sts == "ACSP"
     queued = sent.payments[1]
     assert queued is not None and queued.status == pb.PAYMENT_STATUS_QUEUED
-    network.issuer_client().issue("bank-c", 10_00, "bond-iso-sdk-cover")
+    network.central_bank_client().issue("bank-c", 10_00, "bond-iso-sdk-cover")
     # The node reports the settlement once it has followed the block that made it.
     events = iso.bank.watch(from_height=queued.committed_height, timeout=30)
     settled = next(e.payment for e in events if e.payment.transfer_id == queued.transfer_id
@@ -222,7 +222,7 @@ def test_a_uetr_sent_again_with_other_content_is_rejected_not_paid(
     network: Network, genesis: Genesis
 ) -> None:
     iso = IsoBank(BankClient(network.channel("bank-b", network.client_tls("bank-b"))), genesis)
-    network.issuer_client().issue("bank-b", 10_00, "bond-iso-uetr")
+    network.central_bank_client().issue("bank-b", 10_00, "bond-iso-uetr")
     first = FileTransfer(0, "ONCE", str(uuid.uuid4()), "bank-b", "bank-a", 1_00)
     sent = iso.send_pacs009(write_pacs009("UETR-1", [first], genesis, dt.datetime.now(dt.UTC)))
     assert [o.tx_status for o in sent.outcomes] == ["ACSC"]

@@ -40,7 +40,7 @@ from tests.consensus.network import Faults, SimNetwork
 from tests.consensus.toy_ledger import ToyChain
 
 CHAIN_ID = "straits-sim"
-ISSUER = "central-bank"
+CENTRAL_BANK = "central-bank"
 BANKS = ("bank-a", "bank-b", "bank-c")
 INITIAL_FUNDS = 1_000_000
 TRANSACTION_LIFETIME = 200  # within the real ledger's max_transaction_lifetime
@@ -107,7 +107,7 @@ class Cluster:
         names = validator_names(n)
         self.validator_keys = {name: cached(validator_key(name).public_key) for name in names}
         self.real_ledger = real_ledger
-        self.genesis = sim_genesis(CHAIN_ID, self.validator_keys, BANKS, ISSUER)
+        self.genesis = sim_genesis(CHAIN_ID, self.validator_keys, BANKS, CENTRAL_BANK)
         self.nodes: dict[str, Node] = {}
         for index, name in enumerate(names):
             behaviour = (byzantine or {}).get(index)
@@ -162,7 +162,8 @@ class Cluster:
     def fund_banks(self) -> None:
         for bank in BANKS:
             self._sign(
-                ISSUER, issue=tx_pb.Issue(bank=bank, amount=INITIAL_FUNDS, collateral_ref="sim")
+                CENTRAL_BANK,
+                issue=tx_pb.Issue(bank=bank, amount=INITIAL_FUNDS, collateral_ref="sim"),
             )
         self._tell_pending()
 
@@ -171,7 +172,7 @@ class Cluster:
             tx_pb.Validator(id=m, key=validator_key(m).public_key.to_proto()) for m in members
         ]
         self._sign(
-            ISSUER,
+            CENTRAL_BANK,
             change_validators=tx_pb.ChangeValidators(
                 validators=validators, effective_height=effective_height
             ),

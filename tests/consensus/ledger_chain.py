@@ -37,10 +37,10 @@ class CachedCheck:
 
 
 def sim_genesis(
-    chain_id: str, validators: Mapping[str, PublicKey], banks: Iterable[str], issuer: str
+    chain_id: str, validators: Mapping[str, PublicKey], banks: Iterable[str], central_bank: str
 ) -> Genesis:
     participants = [
-        {"id": issuer, "role": "central_bank", "name": "Central Bank"},
+        {"id": central_bank, "role": "central_bank", "name": "Central Bank"},
         *({"id": bank, "role": "bank", "name": bank.title()} for bank in banks),
     ]
     for participant in participants:

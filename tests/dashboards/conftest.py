@@ -88,7 +88,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     with running_network(folder / "network", banks=3) as network:
         nodes = {n.id for n in network.layout.nodes}
         network.banks.pop(STOPPED_BANK).stop()
-        network.issuer_client().issue("bank-a", 50_000_000, "bond-a")
+        network.central_bank_client().issue("bank-a", 50_000_000, "bond-a")
         configs = prometheus_config.configs_of(network.layout.directory)
         shutil.copyfile(prometheus_config.RULES, folder / "rules.yml")
         config = folder / "prometheus.yml"

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from clients.sdk import BankClient, IssuerClient, RegulatorClient, open_channel
+from clients.sdk import BankClient, CentralBankClient, RegulatorClient, open_channel
 from services.network.launcher import Launcher, NodeSpec
 from services.network.setup import NetworkLayout, NetworkPlan, init_network
 from tests.bank.network import free_base_port
@@ -40,8 +40,8 @@ class ProcessNetwork:
     def bank(self, bank: str) -> BankClient:
         return BankClient(self._channel(bank, self.client_tls(bank)))
 
-    def issuer(self) -> IssuerClient:
-        return IssuerClient(self._channel("central-bank", self.client_tls("central-bank")))
+    def central_bank(self) -> CentralBankClient:
+        return CentralBankClient(self._channel("central-bank", self.client_tls("central-bank")))
 
     def regulator(self, validator: str) -> RegulatorClient:
         return RegulatorClient(self._channel(validator, self.layout.regulator))

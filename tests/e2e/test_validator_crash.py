@@ -58,9 +58,9 @@ def test_a_validator_killed_under_load_catches_up_and_nothing_is_lost_or_doubled
     process_network: ProcessNetwork,
 ) -> None:
     network = process_network
-    issuer = network.issuer()
+    central_bank = network.central_bank()
     for bank in BANKS:
-        issuer.issue(bank, OPENING, collateral_ref=f"{bank}-bond")
+        central_bank.issue(bank, OPENING, collateral_ref=f"{bank}-bond")
 
     payers = [Payer(network, bank, BANKS[(i + 1) % 3]) for i, bank in enumerate(BANKS)]
     for payer in payers:

@@ -17,8 +17,8 @@ WAIT_S = 20
 
 
 def node_configs(network: Network) -> list[NodeConfig]:
-    assert network.issuer is not None
-    return [n.config for n in [*network.validators, network.issuer, *network.banks.values()]]
+    assert network.central_bank is not None
+    return [n.config for n in [*network.validators, network.central_bank, *network.banks.values()]]
 
 
 def wait_until_all_committed(network: Network, height: int) -> None:
@@ -67,12 +67,12 @@ def test_an_issue_and_a_payment_move_every_validators_height_counters_and_supply
     metrics_network: Network,
 ) -> None:
     network = metrics_network
-    assert network.issuer is not None
+    assert network.central_bank is not None
     before = committed_snapshot(network)
     payer_before = scrape(network.banks["bank-a"].config)
     payee_before = scrape(network.banks["bank-b"].config)
 
-    issued = network.issuer_client().issue("bank-a", 70_000, "bond-metrics")
+    issued = network.central_bank_client().issue("bank-a", 70_000, "bond-metrics")
     assert issued.receipt.outcome == receipt_pb.OUTCOME_APPLIED, issued
     payment = network.bank("bank-a").send("bank-b", 2_500, reference="metrics", wait=True)
     assert payment.status == bank_pb.PAYMENT_STATUS_SETTLED, payment
@@ -106,9 +106,9 @@ def test_an_issue_and_a_payment_move_every_validators_height_counters_and_supply
             old, "straits_ledger_block_transactions_count"
         ), f"{name}'s block histogram observed no new block"
 
-    issuer_after = scrape(network.issuer.config)
-    assert value(issuer_after, "straits_participant_followed_height") >= issued.height
-    assert value(issuer_after, "straits_participant_pending_transactions") == 0, (
+    central_bank_after = scrape(network.central_bank.config)
+    assert value(central_bank_after, "straits_participant_followed_height") >= issued.height
+    assert value(central_bank_after, "straits_participant_pending_transactions") == 0, (
         "the central bank still counts its committed issue as pending"
     )
 

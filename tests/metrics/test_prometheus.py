@@ -93,8 +93,11 @@ def prometheus(
     server = tool("prometheus")
     folder = tmp_path_factory.mktemp("prometheus")
     configs = [n.config for n in metrics_network.validators]
-    assert metrics_network.issuer is not None
-    configs += [metrics_network.issuer.config, *(b.config for b in metrics_network.banks.values())]
+    assert metrics_network.central_bank is not None
+    configs += [
+        metrics_network.central_bank.config,
+        *(b.config for b in metrics_network.banks.values()),
+    ]
     shutil.copyfile(prometheus_config.RULES, folder / "rules.yml")
     config = folder / "prometheus.yml"
     config.write_text(prometheus_config.render(configs, scrape_interval_s=1))
@@ -127,8 +130,10 @@ def test_prometheus_scrapes_every_node_and_sees_each_validator_deciding(
     metrics_network: Network, prometheus: Prometheus
 ) -> None:
     network = metrics_network
-    assert network.issuer is not None
-    nodes = {n.config.id for n in [*network.validators, network.issuer, *network.banks.values()]}
+    assert network.central_bank is not None
+    nodes = {
+        n.config.id for n in [*network.validators, network.central_bank, *network.banks.values()]
+    }
     validators = {v.config.id for v in network.validators}
 
     prometheus.until(

@@ -27,7 +27,7 @@ REFUSED = pb.SUBMISSION_STATUS_REFUSED
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     with running_network(tmp_path_factory.mktemp("access"), banks=2) as network:
-        network.issuer_client().issue("bank-a", 1_000, collateral_ref="bond-a")
+        network.central_bank_client().issue("bank-a", 1_000, collateral_ref="bond-a")
         yield network
 
 

@@ -25,7 +25,7 @@ class Story:
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     with running_network(tmp_path_factory.mktemp("regulator-network"), banks=2) as network:
         issued = 100_000
-        network.issuer_client().issue("bank-a", issued, "bond-a")
+        network.central_bank_client().issue("bank-a", issued, "bond-a")
         queued = network.bank("bank-b").send("bank-a", 5_000, reference="too big", wait=True)
         settled = network.bank("bank-a").send("bank-b", 2_500, reference="invoice 7", wait=True)
         yield Story(network, settled, queued, issued)

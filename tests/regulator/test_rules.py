@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from straits.bank.v1 import bank_pb2
+from straits.central_bank.v1 import central_bank_pb2
 from straits.consensus.v1 import consensus_service_pb2
-from straits.issuer.v1 import issuer_pb2
 from straits.validator.v1 import validator_pb2
 
+from ledger.roles import Role
 from services.common.auth import rule_for
-from services.common.pki import Role
 
 SERVICES = [
     validator_pb2.DESCRIPTOR.services_by_name["ValidatorService"],
     bank_pb2.DESCRIPTOR.services_by_name["BankService"],
-    issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"],
+    central_bank_pb2.DESCRIPTOR.services_by_name["CentralBankService"],
     consensus_service_pb2.DESCRIPTOR.services_by_name["ConsensusService"],
 ]
 READS = {
     "ValidatorService": {"GetTransaction", "GetBlocks", "StreamBlocks", "GetAccount",
                          "GetAccounts", "GetHead"},
     "BankService": {"GetBalance", "ListQueue", "ListHistory", "GetPayment", "WatchSettlements"},
-    "IssuerService": {"GetTotalSupply", "ListPositions"},
+    "CentralBankService": {"GetTotalSupply", "ListPositions"},
     "ConsensusService": set(),
 }
 

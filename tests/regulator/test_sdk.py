@@ -8,7 +8,7 @@ import pytest
 from straits.bank.v1 import bank_pb2
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
-from clients.sdk import ApiError, IssuerClient, Regulator
+from clients.sdk import ApiError, CentralBankClient, Regulator
 from tests.regulator.conftest import Story
 
 
@@ -81,7 +81,7 @@ def test_every_write_is_refused_to_the_regulator_naming_who_may(
 
 def test_a_bank_asking_its_own_node_for_positions_is_told_who_serves_them(story: Story) -> None:
     network = story.network
-    wrong = IssuerClient(network.channel("bank-a", network.client_tls("bank-a")))
+    wrong = CentralBankClient(network.channel("bank-a", network.client_tls("bank-a")))
     refusal = refused(wrong.positions)
     assert refusal.code is grpc.StatusCode.PERMISSION_DENIED, refusal
     assert "served by the central bank's node" in refusal.message, refusal.message

@@ -14,14 +14,15 @@ from pathlib import Path
 import grpc
 import pytest
 from straits.bank.v1 import bank_pb2, bank_pb2_grpc
+from straits.central_bank.v1 import central_bank_pb2, central_bank_pb2_grpc
 from straits.common.v1 import common_pb2
-from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger.errors import UnknownAccountError
+from ledger.roles import Role
 from services.common.auth import caller_of
 from services.common.errors import UnavailableError
-from services.common.pki import CertificateAuthority, Credential, Identity, Role
+from services.common.pki import CertificateAuthority, Credential, Identity
 from services.common.server import ServerSettings, Service, create_server
 from wire.tls import TlsFiles, channel_credentials
 
@@ -78,9 +79,9 @@ class EchoBank(bank_pb2_grpc.BankServiceServicer):
             account=common_pb2.Account(id=caller.participant_id, name=caller.name))
 
 
-class EchoIssuer(issuer_pb2_grpc.IssuerServiceServicer):
+class EchoCentralBank(central_bank_pb2_grpc.CentralBankServiceServicer):
     def GetTotalSupply(self, request, context):
-        return issuer_pb2.GetTotalSupplyResponse()
+        return central_bank_pb2.GetTotalSupplyResponse()
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +93,9 @@ def server_address(pki: Pki) -> Iterator[str]:
                     EchoValidator(), s)),
         Service("straits.bank.v1.BankService",
                 lambda s: bank_pb2_grpc.add_BankServiceServicer_to_server(EchoBank(), s)),
-        Service("straits.issuer.v1.IssuerService",
-                lambda s: issuer_pb2_grpc.add_IssuerServiceServicer_to_server(EchoIssuer(), s)),
+        Service("straits.central_bank.v1.CentralBankService",
+                lambda s: central_bank_pb2_grpc.add_CentralBankServiceServicer_to_server(
+                    EchoCentralBank(), s)),
     ]
     server, port = create_server(
         ServerSettings(participant_id=NODE, listen="127.0.0.1:0", tls=files, max_workers=4),

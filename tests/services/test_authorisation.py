@@ -5,13 +5,13 @@ from __future__ import annotations
 import grpc
 import pytest
 from straits.bank.v1 import bank_pb2, bank_pb2_grpc
+from straits.central_bank.v1 import central_bank_pb2, central_bank_pb2_grpc
 from straits.consensus.v1 import consensus_service_pb2
-from straits.issuer.v1 import issuer_pb2, issuer_pb2_grpc
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
+from ledger.roles import Role
 from services.common.auth import RULES, Caller, check, rule_for
 from services.common.errors import AccessDeniedError
-from services.common.pki import Role
 from tests.services.conftest import Pki
 from wire.status import details_of
 
@@ -19,7 +19,7 @@ TIMEOUT = 10
 OUR_SERVICES = [
     validator_pb2.DESCRIPTOR.services_by_name["ValidatorService"],
     bank_pb2.DESCRIPTOR.services_by_name["BankService"],
-    issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"],
+    central_bank_pb2.DESCRIPTOR.services_by_name["CentralBankService"],
     consensus_service_pb2.DESCRIPTOR.services_by_name["ConsensusService"],
 ]
 
@@ -70,8 +70,8 @@ def test_bank_node_certificate_is_not_a_client_certificate(pki: Pki, channel_for
 
 def test_bank_cannot_govern(pki: Pki, channel_for) -> None:
     files = pki.issue("bank-a-node-governs", "bank-a", Role.BANK)
-    stub = issuer_pb2_grpc.IssuerServiceStub(channel_for(files))
-    code, _, message = denied(stub.GetTotalSupply, issuer_pb2.GetTotalSupplyRequest())
+    stub = central_bank_pb2_grpc.CentralBankServiceStub(channel_for(files))
+    code, _, message = denied(stub.GetTotalSupply, central_bank_pb2.GetTotalSupplyRequest())
     assert code is grpc.StatusCode.PERMISSION_DENIED, message
 
 

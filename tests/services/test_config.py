@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import NodeKind, load_config, parse_config, render_config
+from ledger.roles import Role
+from services.common.config import load_config, parse_config, render_config
 from services.common.errors import ConfigError
 
 
@@ -36,7 +37,7 @@ def document(**changes: object) -> dict:
 
 def test_bank_node_config_resolves_paths_beside_the_file(node_dir: Path) -> None:
     config = parse_config(document(), node_dir)
-    assert config.kind is NodeKind.BANK
+    assert config.kind is Role.BANK
     assert config.tls.key == node_dir / "tls.key"
     assert config.data_dir == node_dir / "data"
     assert [p.id for p in config.peers] == ["validator-1", "validator-2"]
@@ -71,6 +72,14 @@ def test_each_mistake_names_its_field(node_dir: Path, changes: dict, field: str)
     with pytest.raises(ConfigError) as refused:
         parse_config(document(**changes), node_dir)
     assert refused.value.field == field, f"expected the error to name {field}: {refused.value}"
+
+
+@pytest.mark.parametrize("kind", [Role.REGULATOR, Role.CLIENT])
+def test_a_role_that_runs_no_node_is_refused_as_a_nodes_kind(node_dir: Path, kind: Role) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config(document(kind=kind.value), node_dir)
+    assert refused.value.field == "kind"
+    assert "validator, central_bank, bank" in refused.value.detail
 
 
 def test_config_that_is_not_toml_is_refused(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 from straits.validator.v1 import validator_pb2, validator_pb2_grpc
 
 from ledger import errors as core
+from ledger.roles import Role
 from services.common import errors as service_errors
 from services.common.errors import STATUS_CODES, status_code_of, to_error_proto
-from services.common.pki import Role
 from tests.services.conftest import Pki
 from wire.status import details_of
 
@@ -102,7 +102,8 @@ def test_malformed_request_bytes_are_invalid_argument_not_internal(pki: Pki, cha
 
 def test_caller_without_the_role_is_denied_before_its_bytes_are_judged(pki: Pki, channel_for):
     files = pki.issue("bank-a-garbage", "bank-a", Role.BANK)
-    raw = channel_for(files).unary_unary("/straits.issuer.v1.IssuerService/GetTotalSupply")
+    raw = channel_for(files).unary_unary(
+        "/straits.central_bank.v1.CentralBankService/GetTotalSupply")
     with pytest.raises(grpc.RpcError) as refused:
         raw(b"\xff\xff\xff", timeout=10)
     assert details_of(refused.value).code is C.PERMISSION_DENIED

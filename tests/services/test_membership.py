@@ -24,7 +24,8 @@ from straits.validator.v1 import validator_pb2_grpc as validator_grpc
 from clients.cli.main import main as straits
 from clients.sdk import ApiError
 from ledger import genesis as genesis_file
-from services.common.pki import CertificateAuthority, Identity, Role
+from ledger.roles import Role
+from services.common.pki import CertificateAuthority, Identity
 from services.common.revocation import add_revocations
 from tests.bank.network import Network, running_network
 from wire.tls import TlsFiles, channel_credentials
@@ -142,7 +143,7 @@ def test_a_suspended_bank_reads_but_does_not_submit(tmp_path: Path) -> None:
         submit = lambda: bank_b.SubmitTransactions(SUBMIT_NOTHING, timeout=10)  # noqa: E731
         assert code_of(submit) is not grpc.StatusCode.PERMISSION_DENIED
 
-        commit = network.issuer_client().suspend_bank("bank-b")
+        commit = network.central_bank_client().suspend_bank("bank-b")
         every_validator = [validator_grpc.ValidatorServiceStub(
             channel(network, f"validator-{i}", node_tls(network, "bank-b"))) for i in (1, 2, 3, 4)]
         assert eventually(lambda: all(
@@ -162,7 +163,7 @@ def test_a_validator_removed_by_governance_loses_sync_at_once(tmp_path: Path) ->
                      for v in genesis.validators if v.id != "validator-4"]
         regulator = network.regulator()
         effective = regulator.head().height + 3
-        network.issuer_client().propose_validators(remaining, effective_height=effective)
+        network.central_bank_client().propose_validators(remaining, effective_height=effective)
 
         from_removed = consensus_grpc.ConsensusServiceStub(
             channel(network, "validator-1", node_tls(network, "validator-4")))

@@ -16,7 +16,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from straits.bank.v1 import bank_pb2, bank_pb2_grpc
 
-from services.common.pki import CertificateAuthority, Credential, Identity, Role
+from ledger.roles import Role
+from services.common.pki import CertificateAuthority, Credential, Identity
 from tests.services.conftest import Pki, connect
 from wire.status import details_of
 from wire.tls import TlsFiles

@@ -14,9 +14,10 @@ from clients.cli.main import main
 from ledger import genesis as ledger_genesis
 from ledger.genesis import BIC_PATTERN
 from ledger.keys import PrivateKey
+from ledger.roles import Role
 from services.common.config import load_config
 from services.common.errors import ConfigError
-from services.common.pki import CertificateAuthority, Identity, Role, load_certificate
+from services.common.pki import CertificateAuthority, Identity, load_certificate
 from services.common.server import create_server
 from services.network.setup import NetworkPlan, bank_bic, bank_ids, init_network
 from tests.services.conftest import connect

@@ -11,8 +11,8 @@ import pytest
 from straits.bank.v1 import bank_pb2, bank_pb2_grpc
 
 from clients.sdk import ApiError, BankClient, RetryPolicy, open_channel
+from ledger.roles import Role
 from services.common.errors import InvalidRequestError, UnavailableError
-from services.common.pki import Role
 from services.common.server import ServerSettings, Service, create_server
 from tests.services.conftest import Pki
 

@@ -10,7 +10,7 @@ from clients.cli.commands.payments import AMOUNT_HELP
 from clients.cli.output import account_record, commit_record, emit
 from clients.cli.seats import CENTRAL_BANK_ONLY, OVERSIGHT, seat_of
 from clients.cli.target import add_node_command, amount, channel
-from clients.sdk import IssuerClient, RegulatorClient
+from clients.sdk import CentralBankClient, RegulatorClient
 from clients.sdk.network import CENTRAL_BANK, REGULATOR, VALIDATOR
 from ledger.keys import PublicKey
 
@@ -18,8 +18,8 @@ COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
 ACCOUNT_COLUMNS = ("id", "role", "balance", "queued_in", "queued_out", "position", "suspended")
 
 
-def _issuer(args: argparse.Namespace) -> IssuerClient:
-    return IssuerClient(channel(args))
+def _central_bank(args: argparse.Namespace) -> CentralBankClient:
+    return CentralBankClient(channel(args))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_issue(args: argparse.Namespace) -> int:
-    commit = _issuer(args).issue(
+    commit = _central_bank(args).issue(
         args.bank, amount(args, args.amount), args.collateral_ref, request_id=args.request_id
     )
     emit(args, commit_record(commit), COMMIT_COLUMNS)
@@ -62,20 +62,20 @@ def run_issue(args: argparse.Namespace) -> int:
 
 def run_admit(args: argparse.Namespace) -> int:
     key = PublicKey.from_text(args.key).to_proto()
-    commit = _issuer(args).admit_bank(args.bank, key, args.name or args.bank)
+    commit = _central_bank(args).admit_bank(args.bank, key, args.name or args.bank)
     emit(args, commit_record(commit), COMMIT_COLUMNS)
     return 0
 
 
 def run_suspension(args: argparse.Namespace) -> int:
-    issuer = _issuer(args)
-    act = issuer.suspend_bank if args.command == "suspend" else issuer.unsuspend_bank
+    central_bank = _central_bank(args)
+    act = central_bank.suspend_bank if args.command == "suspend" else central_bank.unsuspend_bank
     emit(args, commit_record(act(args.bank)), COMMIT_COLUMNS)
     return 0
 
 
 def run_supply(args: argparse.Namespace) -> int:
-    supply = _issuer(args).total_supply()
+    supply = _central_bank(args).total_supply()
     emit(
         args,
         {
@@ -93,6 +93,6 @@ def run_positions(args: argparse.Namespace) -> int:
     if seat_of(args) == REGULATOR:
         accounts = list(RegulatorClient(channel(args)).accounts())
     else:
-        accounts = list(_issuer(args).positions())
+        accounts = list(_central_bank(args).positions())
     emit(args, [account_record(a) for a in accounts], ACCOUNT_COLUMNS)
     return 0

@@ -20,9 +20,10 @@ from pathlib import Path
 from straits.bank.v1 import bank_pb2
 
 from clients.sdk.bank import BankClient
+from clients.sdk.central_bank import CentralBankClient
 from clients.sdk.channel import COMMIT_TIMEOUT_S, ApiError, open_channel
-from clients.sdk.issuer import IssuerClient
 from ledger.errors import expected
+from ledger.roles import Role
 from services.network.launcher import Launcher, NodeSpec
 from services.network.prometheus_server import PAGES, PrometheusServer
 from services.network.setup import NetworkPlan, init_network
@@ -120,15 +121,17 @@ def _print_endpoints(nodes: list[NodeSpec], directory: Path) -> None:
 
 def _demo(directory: Path, nodes: list[NodeSpec]) -> None:
     address = {n.id: n.address for n in nodes}
-    banks = sorted(n.id for n in nodes if n.kind == "bank")
-    issuer = IssuerClient(
+    banks = sorted(n.id for n in nodes if n.kind is Role.BANK)
+    central_bank = CentralBankClient(
         open_channel(address["central-bank"], client_tls(directory, "central-bank"))
     )
     client = {b: BankClient(open_channel(address[b], client_tls(directory, b))) for b in banks}
-    if issuer.total_supply().total_supply == 0:
+    if central_bank.total_supply().total_supply == 0:
         print("\nThe central bank issues opening balances against pledged collateral:")
         for bank in banks:
-            commit = issuer.issue(bank, OPENING_BALANCE, collateral_ref=f"{bank}-govt-bond-2031")
+            commit = central_bank.issue(
+                bank, OPENING_BALANCE, collateral_ref=f"{bank}-govt-bond-2031"
+            )
             print(f"  {bank}: +{OPENING_BALANCE / 100:,.2f} in block {commit.height}")
     first, second, third = banks[0], banks[1], banks[2]
     print("\nPayments:")

@@ -19,6 +19,7 @@ from clients.cli.target import add_node_command, network_index
 from clients.sdk import ApiError, RegulatorClient, open_channel
 from ledger.errors import expected
 from ledger.keys import PublicKey
+from ledger.roles import Role
 from wire.errors import ConfigError, UnavailableError
 from wire.tls import TlsFiles
 
@@ -64,7 +65,7 @@ def run_validators(args: argparse.Namespace) -> int:
     base = Path(args.network)
     index = network_index(base)
     tls = _identity(base, index, args.participant or "")
-    addresses = {n["id"]: n["address"] for n in index["nodes"] if n["kind"] == "validator"}
+    addresses = {n["id"]: n["address"] for n in index["nodes"] if n["kind"] == Role.VALIDATOR}
     head = None
     for address in addresses.values():
         channel = open_channel(address, tls)

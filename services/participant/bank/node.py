@@ -103,7 +103,7 @@ class BankNode(ParticipantNode):
                     self.book.refused(tx.id, error)
                     outcomes[at] = item_error(error)
         if wait:
-            self.wait_settled([o.id for o in outcomes if isinstance(o, Transaction)], timeout)
+            self.wait_final([o.id for o in outcomes if isinstance(o, Transaction)], timeout)
         payments = self.book.payments([o.id for o in outcomes if isinstance(o, Transaction)])
         return [
             payments.get(o.id, NotFoundError(expected("a recorded payment", o.id.hex())))

@@ -1,20 +1,21 @@
-"""The central bank's node: ``IssuerNode(config).start() -> port`` and ``.stop()``.
+"""The central bank's node: ``CentralBankNode(config).start() -> port`` and ``.stop()``.
 
-It holds the issuer key and serves ``IssuerService`` to the central bank's own
-clients, with the same machinery as a bank node (``ParticipantNode``): every
-operation that writes is signed here, recorded before it leaves, forwarded with
-failover and answered once a followed block carries it, with the receipt. Issue is
-idempotent by ``request_id``. The central bank sees whole blocks, so the node keeps
-the issued and redeemed totals itself, block by block, next to its follow position.
+It holds the central bank's ledger key and serves ``CentralBankService`` to the
+central bank's own clients, with the same machinery as a bank node
+(``ParticipantNode``): every operation that writes is signed here, recorded before it
+leaves, forwarded with failover and answered once a followed block carries it, with
+the receipt. Issue is idempotent by ``request_id``. The central bank sees whole blocks,
+so the node keeps the issued and redeemed totals itself, block by block, next to its
+follow position.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from straits.central_bank.v1 import central_bank_pb2 as pb
+from straits.central_bank.v1 import central_bank_pb2_grpc as pb_grpc
 from straits.common.v1 import common_pb2 as common_pb
-from straits.issuer.v1 import issuer_pb2 as pb
-from straits.issuer.v1 import issuer_pb2_grpc as pb_grpc
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
@@ -23,7 +24,7 @@ from ledger.errors import expected
 from ledger.transaction import Transaction
 from services.common.errors import InvalidRequestError, NotFoundError
 from services.common.server import Service
-from services.participant.central_bank.servicer import IssuerServicer
+from services.participant.central_bank.servicer import CentralBankServicer
 from services.participant.follower import FollowedBlock
 from services.participant.node import (
     ParticipantNode,
@@ -33,18 +34,19 @@ from services.participant.node import (
 )
 from services.participant.outbox import NodeDb
 
-ISSUER_SERVICE = "straits.issuer.v1.IssuerService"
+CENTRAL_BANK_SERVICE = "straits.central_bank.v1.CentralBankService"
 
 
-class IssuerNode(ParticipantNode):
+class CentralBankNode(ParticipantNode):
     def _setup(self, db: NodeDb) -> None:
         self._db = db
 
     def _services(self) -> list[Service]:
-        servicer = IssuerServicer(self)
+        servicer = CentralBankServicer(self)
         return [
             Service(
-                ISSUER_SERVICE, lambda s: pb_grpc.add_IssuerServiceServicer_to_server(servicer, s)
+                CENTRAL_BANK_SERVICE,
+                lambda s: pb_grpc.add_CentralBankServiceServicer_to_server(servicer, s),
             )
         ]
 

@@ -1,4 +1,4 @@
-"""IssuerService servicer: decode, ask the central bank's node (a ``CentralBankDesk``), answer.
+"""CentralBankService servicer: decode, ask the central bank's node (a ``CentralBankDesk``), answer.
 
 Only the central bank's own clients reach it (``services.common.auth``). Every writing RPC
 answers once a block carried its transaction, with the ``Commit``. Validators check
@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import grpc
+from straits.central_bank.v1 import central_bank_pb2 as pb
+from straits.central_bank.v1 import central_bank_pb2_grpc as pb_grpc
 from straits.common.v1 import common_pb2 as common_pb
-from straits.issuer.v1 import issuer_pb2 as pb
-from straits.issuer.v1 import issuer_pb2_grpc as pb_grpc
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
 
@@ -22,7 +22,7 @@ from services.participant.node import remaining
 
 
 class CentralBankDesk(Protocol):
-    """What the servicer asks of the central bank's node (``IssuerNode`` provides it)."""
+    """What the servicer asks of the central bank's node (``CentralBankNode`` provides it)."""
 
     def issue(self, request: pb.IssueRequest, timeout: float) -> common_pb.Commit: ...
     def present_redemption(
@@ -38,7 +38,7 @@ class CentralBankDesk(Protocol):
     def positions(self, page_size: int, page_token: str) -> validator_pb.GetAccountsResponse: ...
 
 
-class IssuerServicer(pb_grpc.IssuerServiceServicer):
+class CentralBankServicer(pb_grpc.CentralBankServiceServicer):
     def __init__(self, node: CentralBankDesk) -> None:
         self._node = node
 

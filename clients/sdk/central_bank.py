@@ -1,21 +1,21 @@
-"""``IssuerClient``: the central bank's client of its node (``IssuerService``)."""
+"""``CentralBankClient``: the central bank's client of its node (``CentralBankService``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 import grpc
+from straits.central_bank.v1 import central_bank_pb2 as pb
+from straits.central_bank.v1 import central_bank_pb2_grpc
 from straits.common.v1 import common_pb2
-from straits.issuer.v1 import issuer_pb2 as pb
-from straits.issuer.v1 import issuer_pb2_grpc
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from clients.sdk.channel import COMMIT_TIMEOUT_S, DEFAULT_TIMEOUT_S, new_request_id, pages, unary
 
 
-class IssuerClient:
+class CentralBankClient:
     def __init__(self, channel: grpc.Channel, timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        self._stub = issuer_pb2_grpc.IssuerServiceStub(channel)
+        self._stub = central_bank_pb2_grpc.CentralBankServiceStub(channel)
         self._timeout = timeout
 
     def issue(self, bank: str, amount: int, collateral_ref: str,
