@@ -139,9 +139,13 @@ class WorkingState:
         self.next_seq += 1
         return seq
 
-    def record_settlement(self, transfer_id: bytes, outcome: int) -> None:
+    def record_settlement(
+        self, transfer_id: bytes, outcome: int, *, by_offsetting: bool = False
+    ) -> None:
         self.settlements.append(
-            receipt_pb.QueueSettlement(transfer_id=transfer_id, outcome=outcome)
+            receipt_pb.QueueSettlement(
+                transfer_id=transfer_id, outcome=outcome, by_offsetting=by_offsetting
+            )
         )
 
     # --- finishing --------------------------------------------------------------------
