@@ -38,19 +38,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
+from ledger.day import SenderLimits
 from ledger.state import URGENT, QueuedTransfer
-
-
-@dataclass(frozen=True, slots=True)
-class SenderLimits:
-    """A bank's limits on its net outflow today: toward each named counterparty
-    (``bilateral``) and toward all the others together (``multilateral``); None or a
-    missing counterparty means no limit."""
-
-    multilateral: int | None = None
-    bilateral: Mapping[str, int] = field(default_factory=dict)
 
 
 def largest_offsetting_set(
@@ -111,7 +101,7 @@ class _Bounds:
         positions: Mapping[tuple[str, str], int],
         eligible: Mapping[str, Sequence[QueuedTransfer]],
     ) -> None:
-        self._limits = {bank: lim for bank, lim in limits.items() if _binds(lim)}
+        self._limits = {bank: lim for bank, lim in limits.items() if lim.binds()}
         # Position toward each bilateral counterparty, and toward all the others together.
         self._bilateral: dict[tuple[str, str], int] = {}
         self._multilateral: dict[str, int] = {}
@@ -165,7 +155,3 @@ class _Bounds:
             self._bilateral[(bank, counterparty)] += amount
         else:
             self._multilateral[bank] += amount
-
-
-def _binds(lim: SenderLimits) -> bool:
-    return lim.multilateral is not None or bool(lim.bilateral)

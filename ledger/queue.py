@@ -5,7 +5,8 @@ chain-wide ``seq`` taken when the entry joined its priority class; a reprioritis
 entry joins the back of its new class).
 
 Settlement is strict within a payer: walking the queue in order, the first *eligible*
-entry the payer cannot cover stops the walk, so nothing behind it overtakes it. An entry
+entry the payer cannot cover, or that would take a NORMAL transfer past one of the
+payer's sender limits (``ledger.day``), stops the walk, so nothing behind it overtakes it. An entry
 is not eligible while it is held or while its payee is suspended; such entries are
 skipped, not blocking, so one frozen counterparty cannot freeze a bank's whole queue.
 A suspended payer's queue does not move at all.
@@ -30,6 +31,7 @@ from itertools import chain
 
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
+from ledger.day import within_limits
 from ledger.lsm import largest_offsetting_set
 from ledger.state import URGENT, PayerQueue, QueuedTransfer
 from ledger.working import WorkingQueue, WorkingState
@@ -85,7 +87,13 @@ def _offset(working: WorkingState) -> None:
     eligible = eligible_queues(working)
     if not eligible:
         return
-    counts = largest_offsetting_set(working.balances, eligible)
+    limited = working.banks_with_limits()
+    counts = largest_offsetting_set(
+        working.balances,
+        eligible,
+        {bank: day.limits for bank, day in limited.items()},
+        {(bank, q): v for bank, day in limited.items() for q, v in day.positions.items()},
+    )
     for payer in sorted(eligible):
         for entry in eligible[payer][: counts[payer]]:
             _settle(working, entry, by_offsetting=True)
@@ -95,12 +103,19 @@ def _offset(working: WorkingState) -> None:
 
 def _settle_payer(working: WorkingState, payer: str, queue: WorkingQueue | PayerQueue) -> None:
     balance = working.balances[payer]
+    day = working.day_of(payer)
     due: list[QueuedTransfer] = []
+    # Normal transfers due so far, by payee: they count for the limits of the next ones.
+    pending: dict[str, int] = {}
     for entry in chain(queue.urgent.values(), queue.normal.values()):
         if not is_eligible(working, entry):
             continue
         if entry.amount > balance:
             break
+        if entry.priority != URGENT:
+            if not within_limits(day, entry.payee, entry.amount, pending):
+                break
+            pending[entry.payee] = pending.get(entry.payee, 0) + entry.amount
         balance -= entry.amount
         due.append(entry)
     for entry in due:
@@ -111,8 +126,7 @@ def _settle_payer(working: WorkingState, payer: str, queue: WorkingQueue | Payer
 
 def _settle(working: WorkingState, entry: QueuedTransfer, *, by_offsetting: bool) -> None:
     working.dequeue(entry)
-    working.debit(entry.payer, entry.amount)
-    working.credit(entry.payee, entry.amount)
+    working.pay(entry.payer, entry.payee, entry.amount, entry.priority, by_offsetting=by_offsetting)
     working.record_settlement(
         entry.transfer_id, receipt_pb.OUTCOME_SETTLED, by_offsetting=by_offsetting
     )

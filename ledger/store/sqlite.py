@@ -18,7 +18,8 @@ Layout (schema version in ``meta``, checked at open; ``SchemaVersionError`` if i
   open from the tail of ``transactions``.
 * ``settlements``: queued transfers that settled or were cancelled, by block, with how
   (by offsetting; cancelled at the close of the day).
-* ``accounts``, ``queue`` and the ``state`` row of ``meta``: the State after the head
+* ``accounts`` (with each bank's limits and day figures as JSON in ``day``), ``queue``
+  and the ``state`` row of ``meta``: the State after the head
   block, written as the delta each block made. The replay window is not stored: it is
   the ids of the last ``max_transaction_lifetime`` blocks, read back from
   ``transactions`` at load. A loaded state is checked against the head's state root.
@@ -75,8 +76,8 @@ _INSERT_SETTLEMENT = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _PUT_ACCOUNT = (
-    "INSERT OR REPLACE INTO accounts (id, role, key, name, suspended, balance)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO accounts (id, role, key, name, suspended, balance, day)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _PUT_QUEUED = (
     "INSERT OR REPLACE INTO queue (seq, transfer_id, payer, payee, amount, priority,"
@@ -201,7 +202,15 @@ class SqliteStore(Store):
         )
         db["settlements"].create_index(["transfer_prefix"], index_name="settlements_by_transfer")
         db["accounts"].create(
-            {"id": str, "role": str, "key": str, "name": str, "suspended": int, "balance": int},
+            {
+                "id": str,
+                "role": str,
+                "key": str,
+                "name": str,
+                "suspended": int,
+                "balance": int,
+                "day": str,
+            },
             pk="id",
         )
         db["queue"].create(

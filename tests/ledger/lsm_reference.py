@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
-from ledger.lsm import SenderLimits
+from ledger.day import SenderLimits
 from ledger.state import URGENT, QueuedTransfer
 
 

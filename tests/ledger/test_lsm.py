@@ -15,7 +15,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.lsm import SenderLimits, largest_offsetting_set
+from ledger.day import SenderLimits
+from ledger.lsm import largest_offsetting_set
 from ledger.state import NORMAL, URGENT, QueuedTransfer
 from tests.ledger.lsm_reference import best_prefixes, feasible, value
 

@@ -8,14 +8,39 @@ import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger.lsm import largest_offsetting_set
 from ledger.state import NORMAL, URGENT, State
 from ledger.store import MemoryStore, SqliteStore
-from tests.ledger.conftest import Chain
+from tests.ledger.conftest import BANKS, Chain
 from tests.ledger.lsm_reference import best_prefixes
-from tests.ledger.test_properties import check_money, histories, sign_operations
+from tests.ledger.test_properties import check_money, operation, sign_operations
+
+# The ledger's random operations plus sender limits and the close of the day, with
+# more money and more normal payments than there, so that limits often bind.
+banks = st.sampled_from(BANKS)
+lsm_operation = st.one_of(
+    operation,
+    st.tuples(st.just("issue"), banks, st.integers(min_value=100, max_value=1_000)),
+    st.tuples(
+        st.just("transfer"),
+        banks,
+        banks,
+        st.integers(min_value=1, max_value=200),
+        st.just(NORMAL),
+        st.booleans(),
+    ),
+    st.tuples(
+        st.just("limit"),
+        banks,
+        st.sampled_from(["", *BANKS]),
+        st.none() | st.integers(min_value=0, max_value=100),
+    ),
+    st.tuples(st.just("close")),
+)
+lsm_histories = st.lists(st.lists(lsm_operation, min_size=2, max_size=12), min_size=2, max_size=6)
 
 SETTLED = receipt_pb.OUTCOME_SETTLED
 QUEUED = receipt_pb.OUTCOME_QUEUED
@@ -140,6 +165,28 @@ def test_a_suspended_payers_queue_does_not_move_and_payments_to_it_are_skipped()
     assert offset_ids(execution) == {a_to_b.id, b_to_a.id}
 
 
+def sign_lsm_operations(chain: Chain, operations, transfers: list) -> list:
+    signed = []
+    for op in operations:
+        if op[0] == "limit":
+            _, bank, counterparty, amount = op
+            if counterparty != bank:
+                signed.append(
+                    chain.set_limit(bank, amount or 0, counterparty, remove=amount is None)
+                )
+        elif op[0] == "close":
+            signed.append(chain.close_day())
+        else:
+            signed += sign_operations(chain, [op], transfers)
+    return signed
+
+
+def limits_and_positions(state: State) -> tuple[dict, dict]:
+    limits = {bank: day.limits for bank, day in state.days.items()}
+    positions = {(b, q): v for b, day in state.days.items() for q, v in day.positions.items()}
+    return limits, positions
+
+
 def check_nothing_left_to_offset(state: State) -> None:
     """At the end of a block no nonempty set of eligible prefixes could settle together."""
     eligible = {
@@ -148,26 +195,56 @@ def check_nothing_left_to_offset(state: State) -> None:
         if not state.participants[payer].suspended
     }
     eligible = {p: entries[:3] for p, entries in eligible.items() if entries}
-    assert all(n == 0 for n in largest_offsetting_set(state.balances, eligible).values())
-    feasible = best_prefixes(state.balances, eligible)
+    limits, positions = limits_and_positions(state)
+    chosen = largest_offsetting_set(state.balances, eligible, limits, positions)
+    assert all(n == 0 for n in chosen.values())
+    feasible = best_prefixes(state.balances, eligible, limits, positions)
     assert all(all(n == 0 for n in choice.values()) for choice in feasible), feasible
 
 
+def check_limits_kept(state: State, block, execution, transfers: dict) -> None:
+    """A bank that sent a NORMAL transfer in the block, and neither changed its limits nor
+    saw the day close in it, ends the block within its limits."""
+    if any(t.kind == "close_day" for t in block.transactions):
+        return
+    changed = {t.signer for t in block.transactions if t.kind == "set_limit"}
+    settled = [
+        t.id
+        for t, r in zip(block.transactions, execution.receipts, strict=True)
+        if r.outcome == SETTLED
+    ] + [s.transfer_id for s in execution.settlements if s.outcome == SETTLED]
+    for transfer_id in settled:
+        t = transfers[transfer_id]
+        payer, payee = t.signer, t.body.transfer.payee
+        day = state.days.get(payer)
+        if t.body.transfer.priority == URGENT or payer in changed or day is None:
+            continue
+        limits = day.limits
+        if payee in limits.bilateral:
+            assert day.positions.get(payee, 0) <= limits.bilateral[payee]
+        elif limits.multilateral is not None:
+            others = sum(v for q, v in day.positions.items() if q not in limits.bilateral)
+            assert others <= limits.multilateral, (payer, dict(day.positions), limits)
+
+
 @settings(
-    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
-@given(histories)
+@given(lsm_histories)
 def test_after_every_block_nothing_that_could_settle_together_waits(history):
     chain = Chain()
     memory = MemoryStore()
     transfers: list = []
+    by_id: dict = {}
     with tempfile.TemporaryDirectory() as scratch:
         sqlite = SqliteStore(Path(scratch) / "ledger.db")
         for operations in history:
             before = chain.state
-            execution = chain.commit(*sign_operations(chain, operations, transfers))
+            execution = chain.commit(*sign_lsm_operations(chain, operations, transfers))
+            by_id.update((t.id, t) for t in chain.blocks[-1].transactions)
             check_money(before, chain.state)
             check_nothing_left_to_offset(chain.state)
+            check_limits_kept(chain.state, chain.blocks[-1], execution, by_id)
             for settlement in execution.settlements:
                 if settlement.by_offsetting:
                     assert settlement.outcome == SETTLED
