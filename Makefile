@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus
+.PHONY: setup gen test test-fast lint run bench bench-core bench-lsm soak vectors clean prometheus
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -62,6 +62,10 @@ bench: setup
 
 bench-core: setup
 	$(PY) -m clients.bench.core
+
+# The liquidity-saving mechanism alone (also a section of make bench): speed, quality, a simulated day.
+bench-lsm: setup
+	$(PY) -m clients.bench.lsm
 
 vectors: setup
 	$(PY) -m tests.vectors.regenerate

@@ -120,7 +120,9 @@ class WorkingDay:
         self.totals = list(day.totals.encode())
 
     def shift(self, counterparty: str, amount: int) -> None:
-        value = bounded(self.positions.get(counterparty, 0) + amount)
+        value = self.positions.get(counterparty, 0) + amount
+        if not INT64_MIN <= value <= INT64_MAX:
+            value = bounded(value)
         if value:
             self.positions[counterparty] = value
         else:
@@ -128,8 +130,10 @@ class WorkingDay:
 
     def count(self, index: int, amount: int) -> None:
         """Add one transfer of ``amount`` to the count at ``index`` and the value after it."""
-        self.totals[index] = bounded(self.totals[index] + 1)
-        self.totals[index + 1] = bounded(self.totals[index + 1] + amount)
+        totals = self.totals
+        totals[index] = min(totals[index] + 1, INT64_MAX)
+        value = totals[index + 1] + amount
+        totals[index + 1] = value if value <= INT64_MAX else INT64_MAX
 
     def frozen(self) -> BankDay:
         return BankDay(self.limits, self.positions, DayTotals(*self.totals))

@@ -111,6 +111,8 @@ class _Bounds:
             self._multilateral[bank] = 0
             for counterparty in lim.bilateral:
                 self._bilateral[(bank, counterparty)] = 0
+        if not self._limits:
+            return
         for (bank, counterparty), position in positions.items():
             self._shift(bank, counterparty, position)
         for entries in eligible.values():
@@ -118,7 +120,8 @@ class _Bounds:
                 self._apply(entry, 1)
 
     def drop(self, entry: QueuedTransfer) -> None:
-        self._apply(entry, -1)
+        if self._limits:
+            self._apply(entry, -1)
 
     def exceeded(self, bank: str) -> bool:
         lim = self._limits.get(bank)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clients.bench.lsm_reference import best_prefixes, best_subset_value, feasible, value
 from ledger.day import SenderLimits
 from ledger.lsm import largest_offsetting_set
 from ledger.state import NORMAL, URGENT, QueuedTransfer
-from tests.ledger.lsm_reference import best_prefixes, feasible, value
 
 
 @st.composite
@@ -135,3 +135,23 @@ def test_a_limit_binds_normal_transfers_only():
     assert largest_offsetting_set({"a": 100, "b": 0}, eligible, limits, {("a", "b"): -20}) == {
         "a": 2
     }
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances(with_limits=False))
+def test_order_can_only_cost_the_unordered_optimum_bounds_the_fifo_one(instance):
+    balances, eligible, _, _ = instance
+    lengths = largest_offsetting_set(balances, eligible)
+    entries = [e for es in eligible.values() for e in es]
+    assert best_subset_value(balances, entries) >= value(eligible, lengths)
+
+
+def test_the_price_of_order_on_the_textbook_case():
+    # A's big payment to C heads its queue; without order A->B and B->A would offset.
+    eligible = {
+        "a": [entry("a", "c", 500, 1), entry("a", "b", 100, 2)],
+        "b": [entry("b", "a", 100, 3)],
+    }
+    balances = {"a": 0, "b": 0, "c": 0}
+    assert largest_offsetting_set(balances, eligible) == {"a": 0, "b": 0}
+    assert best_subset_value(balances, [e for es in eligible.values() for e in es]) == 200

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
+from clients.bench.lsm_reference import best_prefixes
 from ledger.lsm import largest_offsetting_set
 from ledger.state import NORMAL, URGENT, State
 from ledger.store import MemoryStore, SqliteStore
 from tests.ledger.conftest import BANKS, Chain
-from tests.ledger.lsm_reference import best_prefixes
 from tests.ledger.test_properties import check_money, operation, sign_operations
 
 # The ledger's random operations plus sender limits and the close of the day, with
