@@ -161,6 +161,7 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
             if record.settlement is not None:
                 response.queue_outcome = record.settlement.outcome
                 response.queue_outcome_height = record.settled_height or 0
+                response.queue_settlement.CopyFrom(record.settlement)
             return response
         if (
             record is None
