@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import governance, load, network, nodes, payments, validators
+from clients.cli.commands import day, governance, load, network, nodes, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 
-COMMANDS = (network, nodes, payments, governance, validators, load)
+COMMANDS = (network, nodes, payments, day, governance, validators, load)
 
 
 def build_parser() -> argparse.ArgumentParser:

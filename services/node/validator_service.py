@@ -32,6 +32,7 @@ from services.node.chain import Chain
 from services.node.commits import CommitFeed, Committed
 from services.node.intake import Intake
 from services.node.mempool import Mempool
+from services.settlement_day import settlement_day
 
 MAX_SUBMISSION = 10_000
 MAX_BLOCKS_PER_CALL = 256
@@ -65,6 +66,7 @@ def account_view(state: State, account_id: str) -> common_pb.Account:
         account.queued_in = position.queued_incoming
         account.queued_out = position.queued_outgoing
         account.position = position.net
+        account.day.CopyFrom(settlement_day(state, account_id, position.queued_outgoing_count))
     return account
 
 
