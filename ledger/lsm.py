@@ -38,9 +38,19 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ledger.day import SenderLimits
 from ledger.state import URGENT, QueuedTransfer
+
+
+@dataclass(frozen=True, slots=True)
+class OffsettingRun:
+    """What one run of the mechanism did in a block: for metrics and the bank's view."""
+
+    considered: int  # eligible queued transfers it looked at
+    released: int  # of which it settled
+    released_value: int
 
 
 def largest_offsetting_set(

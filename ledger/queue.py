@@ -32,7 +32,7 @@ from itertools import chain
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger.day import within_limits
-from ledger.lsm import largest_offsetting_set
+from ledger.lsm import OffsettingRun, largest_offsetting_set
 from ledger.state import URGENT, PayerQueue, QueuedTransfer
 from ledger.working import WorkingQueue, WorkingState
 
@@ -94,9 +94,14 @@ def _offset(working: WorkingState) -> None:
         {bank: day.limits for bank, day in limited.items()},
         {(bank, q): v for bank, day in limited.items() for q, v in day.positions.items()},
     )
+    released = released_value = 0
     for payer in sorted(eligible):
         for entry in eligible[payer][: counts[payer]]:
             _settle(working, entry, by_offsetting=True)
+            released += 1
+            released_value += entry.amount
+    considered = sum(len(entries) for entries in eligible.values())
+    working.offsetting = OffsettingRun(considered, released, released_value)
     # Nothing more can settle: the set taken is the largest (see the module docstring).
     working.dirty_payers = set()
 

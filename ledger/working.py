@@ -29,6 +29,7 @@ from ledger.day import (
     WorkingDay,
 )
 from ledger.keys import PublicKey
+from ledger.lsm import OffsettingRun
 from ledger.state import (
     URGENT,
     Participant,
@@ -81,6 +82,8 @@ class WorkingState:
         self.queue_changes: dict[int, QueuedTransfer | None] = {}
         self.day = state.day
         self.last_day = state.last_day
+        # The liquidity-saving run of this block, if one ran (ledger.queue).
+        self.offsetting: OffsettingRun | None = None
         self._days: dict[str, WorkingDay] = {}
 
     # --- accounts -------------------------------------------------------------------

@@ -24,6 +24,7 @@ from straits.bank.v1 import bank_pb2 as bank_pb
 
 from ledger.block import Block
 from ledger.execute import Execution
+from services.lsm_metrics import LiquidityObserver
 from services.metrics import LABELS, Families, MetricsEndpoint
 from services.node.outbox import PENDING
 
@@ -95,6 +96,8 @@ def start_validator_metrics(node: ValidatorNode) -> MetricsEndpoint | None:
         return None
     observer = BlockObserver((node.config.id, node.config.kind.value))
     node.driver.add_listener(observer.on_commit)
+    liquidity = LiquidityObserver()
+    node.driver.add_listener(liquidity.on_commit)
 
     def read(f: Families) -> None:
         _read_consensus(node, f)
@@ -139,6 +142,7 @@ def start_validator_metrics(node: ValidatorNode) -> MetricsEndpoint | None:
             "Transactions the mempool holds before it refuses more.",
             node.mempool.capacity,
         )
+        liquidity.read(f, state)
         _read_intake(node, f)
         _read_verifier(node, f)
         _read_peers(node, f)

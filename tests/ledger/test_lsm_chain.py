@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from clients.bench.lsm_reference import best_prefixes
-from ledger.lsm import largest_offsetting_set
+from ledger.lsm import OffsettingRun, largest_offsetting_set
 from ledger.state import NORMAL, URGENT, State
 from ledger.store import MemoryStore, SqliteStore
 from tests.ledger.conftest import BANKS, Chain
@@ -79,6 +79,7 @@ def test_a_cycle_of_three_settles_at_once_and_the_receipts_say_by_offsetting():
     execution = chain.commit(cycle[2])
     assert offset_ids(execution) == {t.id for t in cycle}
     assert all(s.by_offsetting for s in execution.settlements)
+    assert execution.offsetting == OffsettingRun(considered=3, released=3, released_value=210)
     assert not chain.state.queues
 
 
