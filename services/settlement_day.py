@@ -44,3 +44,9 @@ def settlement_day(state: State, bank: str, queued_count: int) -> common_pb.Sett
         if totals is not None:
             view.last_day_totals.CopyFrom(day_totals(totals))
     return view
+
+
+def gridlock_view(state: State) -> common_pb.Gridlock:
+    count = sum(len(queue) for queue in state.queues.values())
+    value = sum(entry.amount for queue in state.queues.values() for entry in queue)
+    return common_pb.Gridlock(gridlock=count > 0, queued_count=count, queued_value=value)

@@ -50,18 +50,11 @@ class IssuerClient:
         """Close settlement day ``day`` (the current one), cancelling what is still queued."""
         return unary(self._stub.CloseDay, pb.CloseDayRequest(day=day), COMMIT_TIMEOUT_S).commit
 
-    def gridlock(self) -> tuple[bool, int, int]:
-        """(gridlock, queued count, queued value) over every bank."""
-        request = pb.ListPositionsRequest(page_size=0)
-        answer = unary(self._stub.ListPositions, request, self._timeout)
-        count, value, token = answer.queued_count, answer.queued_value, answer.next_page_token
-        while token:
-            answer = unary(self._stub.ListPositions,
-                           pb.ListPositionsRequest(page_token=token), self._timeout)
-            count += answer.queued_count
-            value += answer.queued_value
-            token = answer.next_page_token
-        return count > 0, count, value
+    def gridlock(self) -> common_pb2.Gridlock:
+        """Whether anything waits in queues, and how much, over every bank."""
+        answer = unary(self._stub.ListPositions, pb.ListPositionsRequest(page_size=1),
+                       self._timeout)
+        return answer.gridlock
 
     def total_supply(self) -> pb.GetTotalSupplyResponse:
         return unary(self._stub.GetTotalSupply, pb.GetTotalSupplyRequest(), self._timeout)

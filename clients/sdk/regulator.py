@@ -36,6 +36,11 @@ class RegulatorClient:
 
         return pages(fetch)
 
+    def gridlock(self) -> common_pb2.Gridlock:
+        """Whether anything waits in queues, and how much, over every bank."""
+        request = pb.GetAccountsRequest(page_size=1)
+        return unary(self._stub.GetAccounts, request, self._timeout).gridlock
+
     def transaction(self, transaction_id: bytes) -> pb.GetTransactionResponse:
         return unary(self._stub.GetTransaction,
                      pb.GetTransactionRequest(transaction_id=transaction_id), self._timeout)

@@ -66,14 +66,11 @@ class IssuerServicer(pb_grpc.IssuerServiceServicer):
         self, request: pb.ListPositionsRequest, context: grpc.ServicerContext
     ) -> pb.ListPositionsResponse:
         answer = self._node.positions(request.page_size, request.page_token)
-        queued_count = sum(a.day.queued_count for a in answer.accounts)
         return pb.ListPositionsResponse(
             accounts=answer.accounts,
             next_page_token=answer.next_page_token,
             height=answer.height,
-            queued_count=queued_count,
-            queued_value=sum(a.queued_out for a in answer.accounts),
-            gridlock=queued_count > 0,
+            gridlock=answer.gridlock,
         )
 
     def CloseDay(

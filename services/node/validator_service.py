@@ -32,7 +32,7 @@ from services.node.chain import Chain
 from services.node.commits import CommitFeed, Committed
 from services.node.intake import Intake
 from services.node.mempool import Mempool
-from services.settlement_day import settlement_day
+from services.settlement_day import gridlock_view, settlement_day
 
 MAX_SUBMISSION = 10_000
 MAX_BLOCKS_PER_CALL = 256
@@ -230,11 +230,14 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
         size = min(request.page_size or 100, MAX_ACCOUNTS_PAGE)
         ids = sorted(i for i in state.participants if caller.may_read(i) and i > request.page_token)
         page = ids[:size]
-        return pb.GetAccountsResponse(
+        answer = pb.GetAccountsResponse(
             accounts=[account_view(state, i) for i in page],
             next_page_token=page[-1] if len(ids) > size else "",
             height=state.height,
         )
+        if caller.sees_all:
+            answer.gridlock.CopyFrom(gridlock_view(state))
+        return answer
 
     def GetHead(
         self, request: pb.GetHeadRequest, context: grpc.ServicerContext

@@ -44,6 +44,8 @@ def test_a_limit_queues_a_payment_and_the_close_cancels_it_with_a_summary(
     assert gridlock["gridlock"] and gridlock["queued_value"] >= 300
     row = next(b for b in gridlock["banks"] if b["bank"] == "bank-c")
     assert (row["queued_count"], row["queued_value"]) == (1, 300)
+    seen = network.regulator().gridlock()
+    assert (seen.gridlock, seen.queued_value) == (True, gridlock["queued_value"])
 
     closed = straits(network, capsys, "central-bank", "day", "close", str(today))
     assert closed["outcome"] == "applied", closed
@@ -65,3 +67,4 @@ def test_a_limit_queues_a_payment_and_the_close_cancels_it_with_a_summary(
     assert after["limits"][0]["limit"] == 100 and after["limits"][0]["position"] == 0
     regulator_view = network.regulator().account("bank-c").day
     assert regulator_view.last_day_totals.cancelled_value == 300
+    assert not network.regulator().gridlock().gridlock, "the close emptied every queue"

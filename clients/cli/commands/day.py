@@ -117,7 +117,8 @@ def run_close(args: argparse.Namespace) -> int:
 
 def run_gridlock(args: argparse.Namespace) -> int:
     issuer = IssuerClient(channel(args))
-    gridlock, count, value = issuer.gridlock()
+    view = issuer.gridlock()
+    gridlock, count, value = view.gridlock, view.queued_count, view.queued_value
     banks = [
         {
             "bank": a.id,
