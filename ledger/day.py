@@ -109,6 +109,10 @@ class DaySummary:
         return statehash.encode(b"day-summary", *parts)
 
 
+# Where each count sits in ``DayTotals.encode()`` (its value follows it).
+SENT, RECEIVED, OFFSET, CANCELLED = 0, 2, 4, 6
+
+
 class WorkingDay:
     """A bank's day open for writing while a block executes."""
 
@@ -119,7 +123,23 @@ class WorkingDay:
         self.positions = dict(day.positions)
         self.totals = list(day.totals.encode())
 
-    def shift(self, counterparty: str, amount: int) -> None:
+    def sent(self, payee: str, amount: int, normal: bool, by_offsetting: bool) -> None:
+        totals = self.totals
+        totals[SENT] = min(totals[SENT] + 1, INT64_MAX)
+        totals[SENT + 1] = min(totals[SENT + 1] + amount, INT64_MAX)
+        if by_offsetting:
+            totals[OFFSET] = min(totals[OFFSET] + 1, INT64_MAX)
+            totals[OFFSET + 1] = min(totals[OFFSET + 1] + amount, INT64_MAX)
+        if normal:
+            self._shift(payee, amount)
+
+    def received(self, payer: str, amount: int) -> None:
+        totals = self.totals
+        totals[RECEIVED] = min(totals[RECEIVED] + 1, INT64_MAX)
+        totals[RECEIVED + 1] = min(totals[RECEIVED + 1] + amount, INT64_MAX)
+        self._shift(payer, -amount)
+
+    def _shift(self, counterparty: str, amount: int) -> None:
         value = self.positions.get(counterparty, 0) + amount
         if not INT64_MIN <= value <= INT64_MAX:
             value = bounded(value)
@@ -128,18 +148,8 @@ class WorkingDay:
         else:
             self.positions.pop(counterparty, None)
 
-    def count(self, index: int, amount: int) -> None:
-        """Add one transfer of ``amount`` to the count at ``index`` and the value after it."""
-        totals = self.totals
-        totals[index] = min(totals[index] + 1, INT64_MAX)
-        value = totals[index + 1] + amount
-        totals[index + 1] = value if value <= INT64_MAX else INT64_MAX
-
     def frozen(self) -> BankDay:
         return BankDay(self.limits, self.positions, DayTotals(*self.totals))
-
-
-SENT, RECEIVED, OFFSET, CANCELLED = 0, 2, 4, 6
 
 
 def within_limits(

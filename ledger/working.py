@@ -20,9 +20,6 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from ledger import statehash
 from ledger.day import (
     CANCELLED,
-    OFFSET,
-    RECEIVED,
-    SENT,
     BankDay,
     DaySummary,
     DayTotals,
@@ -104,15 +101,11 @@ class WorkingState:
         bind (a NORMAL transfer moves the payer's; any transfer moves the payee's)."""
         self.debit(payer, amount)
         self.credit(payee, amount)
-        sender = self.day_for_writing(payer)
-        sender.count(SENT, amount)
-        if by_offsetting:
-            sender.count(OFFSET, amount)
-        if priority != URGENT:
-            sender.shift(payee, amount)
-        receiver = self.day_for_writing(payee)
-        receiver.count(RECEIVED, amount)
-        receiver.shift(payer, -amount)
+        days = self._days
+        sender = days.get(payer) or self.day_for_writing(payer)
+        sender.sent(payee, amount, priority != URGENT, by_offsetting)
+        receiver = days.get(payee) or self.day_for_writing(payee)
+        receiver.received(payer, amount)
 
     def put_participant(self, participant: Participant) -> None:
         if not self._participants_copied:
