@@ -1,6 +1,9 @@
 """Gridlock resolved on a chain: the textbook cases, block by block, through the proposer
-and the validator paths, plus random histories where after every block nothing that
-could settle together is left waiting."""
+and the validator paths, plus random histories (holds, suspensions, priorities, limits,
+closes of the day) where after every block: money is conserved and no balance negative;
+nothing that could settle together is left waiting (checked by brute force); no limit
+is exceeded; a rejected transaction changes nothing; the memory and SQLite stores give
+the same state root; and at the end, liquidity releases every eligible queue."""
 
 from __future__ import annotations
 
@@ -16,7 +19,12 @@ from ledger.lsm import OffsettingRun, largest_offsetting_set
 from ledger.state import NORMAL, URGENT, State
 from ledger.store import MemoryStore, SqliteStore
 from tests.ledger.conftest import BANKS, Chain
-from tests.ledger.test_properties import check_money, operation, sign_operations
+from tests.ledger.test_properties import (
+    check_money,
+    check_rejections_change_nothing,
+    operation,
+    sign_operations,
+)
 
 # The ledger's random operations plus sender limits and the close of the day, with
 # more money and more normal payments than there, so that limits often bind.
@@ -246,6 +254,7 @@ def test_after_every_block_nothing_that_could_settle_together_waits(history):
             check_money(before, chain.state)
             check_nothing_left_to_offset(chain.state)
             check_limits_kept(chain.state, chain.blocks[-1], execution, by_id)
+            check_rejections_change_nothing(before, chain.blocks[-1], execution)
             for settlement in execution.settlements:
                 if settlement.by_offsetting:
                     assert settlement.outcome == SETTLED
@@ -255,3 +264,27 @@ def test_after_every_block_nothing_that_could_settle_together_waits(history):
             for settlement in execution.settlements:
                 assert sqlite.transaction(settlement.transfer_id).settlement == settlement
         sqlite.close()
+    check_liquidity_releases_every_eligible_queue(chain)
+
+
+def check_liquidity_releases_every_eligible_queue(chain: Chain) -> None:
+    """Whatever gridlock a history left, once limits are lifted and every active bank
+    holds what it owes, every eligible queued transfer settles in that block."""
+    state = chain.state
+    lift = [
+        chain.set_limit(bank, counterparty=counterparty, remove=True)
+        for bank, day in state.days.items()
+        for counterparty in ["", *day.limits.bilateral]
+    ]
+    owed = {
+        payer: sum(e.amount for e in queue)
+        for payer, queue in state.queues.items()
+        if not state.participants[payer].suspended
+    }
+    chain.commit(*lift, *(chain.issue(payer, amount) for payer, amount in owed.items()))
+    state = chain.state
+    for payer, queue in state.queues.items():
+        if state.participants[payer].suspended:
+            continue
+        waiting = [e for e in queue if not e.held and not state.participants[e.payee].suspended]
+        assert not waiting, f"{payer} still holds eligible entries after liquidity arrived"
