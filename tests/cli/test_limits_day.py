@@ -58,7 +58,8 @@ def test_a_limit_queues_a_payment_and_the_close_cancels_it_with_a_summary(
         lambda: bank.payment(transfer_id=transfer_id).reason == "day_closed",
         "bank-c's node to report its payment cancelled at the close",
     )
-    assert straits(network, capsys, "bank-c", "history", "--status", "cancelled")
+    table = straits(network, capsys, "bank-c", "--table", "history", "--status", "cancelled")
+    assert "day_closed" in table, table
 
     after = straits(network, capsys, "bank-c", "limits")
     assert (after["day"], after["last_day"]) == (today + 1, today)
