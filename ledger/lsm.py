@@ -20,7 +20,9 @@ largest choice, containing every other. It is the same set whatever order the ba
 walked in.
 
 Algorithm (the greatest fixed point). Start with every eligible entry included. While
-some bank breaks its condition, drop that bank's last included entry. Dropping never
+some bank breaks its condition, drop that bank's last included entry (in practice: a
+bank taken from the worklist drops entries until it no longer breaks it, then the
+payees of what it dropped are checked again). Dropping never
 removes an entry of the largest feasible choice M: if p breaks its condition with
 prefix S_p and M_p were as long, p would send the same and receive less or equal in M,
 so M would break it too; so M_p is shorter than S_p and the dropped entry is outside
@@ -73,27 +75,35 @@ def largest_offsetting_set(
             net[payer] -= entry.amount
             net[entry.payee] += entry.amount
     bounds = _Bounds(limits, positions, eligible)
+    limited = bounds.active
 
     def breaks(bank: str) -> bool:
-        return net[bank] < 0 or bounds.exceeded(bank)
+        return net[bank] < 0 or (limited and bounds.exceeded(bank))
 
     work = deque(bank for bank in sorted(net) if breaks(bank))
     waiting = set(work)
     while work:
         payer = work.popleft()
         waiting.discard(payer)
-        if not breaks(payer):
-            continue
+        # Drop from the back of this payer's prefix until it stops breaking its
+        # condition: each drop is one the argument above allows, so the batch is too.
         count = included.get(payer, 0)
-        if count == 0:
-            # Impossible by the argument above; refusing beats settling a wrong set.
-            raise AssertionError(f"{payer} breaks its condition with nothing included")
-        entry = eligible[payer][count - 1]
-        included[payer] = count - 1
-        net[payer] += entry.amount
-        net[entry.payee] -= entry.amount
-        bounds.drop(entry)
-        for bank in (payer, entry.payee):
+        entries = eligible.get(payer, ())
+        payees = []
+        while breaks(payer):
+            if count == 0:
+                # Impossible by the argument above; refusing beats settling a wrong set.
+                raise AssertionError(f"{payer} breaks its condition with nothing included")
+            count -= 1
+            entry = entries[count]
+            net[payer] += entry.amount
+            net[entry.payee] -= entry.amount
+            if limited:
+                bounds.drop(entry)
+            payees.append(entry.payee)
+        if payees:
+            included[payer] = count
+        for bank in payees:
             if bank not in waiting and breaks(bank):
                 waiting.add(bank)
                 work.append(bank)
@@ -129,9 +139,12 @@ class _Bounds:
             for entry in entries:
                 self._apply(entry, 1)
 
+    @property
+    def active(self) -> bool:
+        return bool(self._limits)
+
     def drop(self, entry: QueuedTransfer) -> None:
-        if self._limits:
-            self._apply(entry, -1)
+        self._apply(entry, -1)
 
     def exceeded(self, bank: str) -> bool:
         lim = self._limits.get(bank)
