@@ -1,6 +1,7 @@
 """Gridlock resolved on a chain: the textbook cases, block by block, through the proposer
 and the validator paths, plus random histories (holds, suspensions, priorities, limits,
 closes of the day) where after every block: money is conserved and no balance negative;
+no queued transfer settles while an eligible one ahead of it in its payer's queue waits;
 nothing that could settle together is left waiting (checked by brute force); no limit
 is exceeded; a rejected transaction changes nothing; the memory and SQLite stores give
 the same state root; and at the end, liquidity releases every eligible queue."""
@@ -22,6 +23,7 @@ from tests.ledger.conftest import BANKS, Chain
 from tests.ledger.test_properties import (
     check_money,
     check_rejections_change_nothing,
+    check_settlement_order,
     operation,
     sign_operations,
 )
@@ -255,6 +257,7 @@ def test_after_every_block_nothing_that_could_settle_together_waits(history):
             check_nothing_left_to_offset(chain.state)
             check_limits_kept(chain.state, chain.blocks[-1], execution, by_id)
             check_rejections_change_nothing(before, chain.blocks[-1], execution)
+            check_settlement_order(before, chain.blocks[-1], execution)
             for settlement in execution.settlements:
                 if settlement.by_offsetting:
                     assert settlement.outcome == SETTLED
