@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core soak soak-network vectors clean \
-	prometheus chromium dashboards
+.PHONY: setup gen test test-fast lint run bench bench-core bench-lsm soak soak-network vectors \
+	clean prometheus chromium dashboards
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -80,6 +80,10 @@ soak-network: setup
 
 bench-core: setup
 	$(PY) -m clients.bench.core
+
+# The liquidity-saving mechanism alone (also a section of make bench): speed, quality, a simulated day.
+bench-lsm: setup
+	$(PY) -m clients.bench.lsm
 
 vectors: setup
 	$(PY) -m tests.vectors.regenerate

@@ -44,6 +44,7 @@ from ledger.errors import (
     expected,
 )
 from ledger.keys import PublicKey
+from ledger.lsm import OffsettingRun
 from ledger.queue import settle_queues
 from ledger.rules import apply, rejected
 from ledger.state import QueuedTransfer, State
@@ -95,6 +96,7 @@ class Execution:
     # What changed, for a store that writes deltas: accounts by id, queue entries by seq.
     changed_accounts: frozenset[str] = frozenset()
     queue_changes: Mapping[int, QueuedTransfer | None] = field(default_factory=dict)
+    offsetting: OffsettingRun | None = None
 
     @property
     def state_root(self) -> bytes:
@@ -210,6 +212,7 @@ def execute(
         rejections=rejections,
         changed_accounts=frozenset(working.touched_accounts),
         queue_changes=working.queue_changes,
+        offsetting=working.offsetting,
     )
 
 

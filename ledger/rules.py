@@ -9,7 +9,9 @@ before (only the id is consumed, by the caller).
 Who may do what:
 
 * the central bank issues to banks and governs (admit, suspend, unsuspend, validators);
-* a bank pays other banks, redeems from its own balance and works its own queue;
+* a bank pays other banks, redeems from its own balance, works its own queue and sets
+  its own sender limits (a suspended bank too: limits move no money);
+* the central bank closes the settlement day, cancelling whatever is still queued;
 * the regulator signs nothing that changes the ledger;
 * a suspended bank can neither pay, redeem nor be paid; it can still cancel, hold,
   release or reprioritise its queued transfers (none of which moves money);
@@ -24,6 +26,7 @@ from collections.abc import Callable
 
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
+from ledger.day import DAY_CLOSED, SenderLimits, within_limits
 from ledger.errors import (
     AlreadyExistsError,
     AmountOverflowError,
@@ -39,7 +42,7 @@ from ledger.errors import (
 from ledger.keys import PublicKey
 from ledger.queue import waits_ahead
 from ledger.roles import Role
-from ledger.state import Participant, QueuedTransfer
+from ledger.state import URGENT, Participant, QueuedTransfer
 from ledger.transaction import INT64_MAX, Transaction
 from ledger.working import WorkingState
 
@@ -140,9 +143,12 @@ def _transfer(working: WorkingState, transaction: Transaction) -> int:
         not transfer.queue_always
         and transfer.amount <= working.balances[payer.id]
         and not waits_ahead(working, payer.id, transfer.priority)
+        and (
+            transfer.priority == URGENT
+            or within_limits(working.day_of(payer.id), transfer.payee, transfer.amount)
+        )
     ):
-        working.debit(payer.id, transfer.amount)
-        working.credit(transfer.payee, transfer.amount)
+        working.pay(payer.id, transfer.payee, transfer.amount, transfer.priority)
         return SETTLED
     working.enqueue(
         QueuedTransfer(
@@ -202,6 +208,57 @@ def _reprioritise(working: WorkingState, transaction: Transaction) -> int:
     if entry.priority != priority:
         working.dequeue(entry)
         working.enqueue(dataclasses.replace(entry, priority=priority, seq=working.take_seq()))
+    return APPLIED
+
+
+# --- sender limits and the settlement day ----------------------------------------------
+
+
+def _set_limit(working: WorkingState, transaction: Transaction) -> int:
+    bank = _signer(working, transaction, Role.BANK)
+    request = transaction.body.set_limit
+    counterparty = request.counterparty
+    if counterparty:
+        if counterparty == bank.id:
+            raise NotPermittedError(
+                expected("a counterparty other than the bank itself", counterparty),
+                field="set_limit.counterparty",
+            )
+        _bank(working, counterparty, "set_limit.counterparty")
+    day = working.day_for_writing(bank.id)
+    bilateral = dict(day.limits.bilateral)
+    multilateral = day.limits.multilateral
+    amount = None if request.remove else request.amount
+    if counterparty and amount is None:
+        bilateral.pop(counterparty, None)
+    elif counterparty:
+        bilateral[counterparty] = amount  # type: ignore[assignment]
+    else:
+        multilateral = amount
+    day.limits = SenderLimits(multilateral, bilateral)
+    # A raised or lifted limit may let its queue move: the end-of-block pass looks again.
+    working.dirty_payers.add(bank.id)
+    return APPLIED
+
+
+def _close_day(working: WorkingState, transaction: Transaction) -> int:
+    _signer(working, transaction, Role.CENTRAL_BANK)
+    day = transaction.body.close_day.day
+    if day != working.day:
+        raise InvalidGovernanceError(
+            expected(f"the current day {working.day}", day), field="close_day.day"
+        )
+    cancelled: dict[str, tuple[int, int]] = {}
+    for payer in working.payers_with_queues():
+        queue = working.queue_for_writing(payer)
+        for entry in [*queue.urgent.values(), *queue.normal.values()]:
+            working.dequeue(entry)
+            working.record_settlement(
+                entry.transfer_id, receipt_pb.OUTCOME_CANCELLED, reason=DAY_CLOSED
+            )
+            count, value = cancelled.get(payer, (0, 0))
+            cancelled[payer] = (count + 1, value + entry.amount)
+    working.close_day(cancelled)
     return APPLIED
 
 
@@ -266,4 +323,6 @@ _RULES: dict[str, Callable[[WorkingState, Transaction], int]] = {
     "suspend_bank": _set_suspended(True),
     "unsuspend_bank": _set_suspended(False),
     "change_validators": _change_validators,
+    "set_limit": _set_limit,
+    "close_day": _close_day,
 }

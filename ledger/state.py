@@ -6,9 +6,10 @@ it adds to) and returns a new ``State``; everything untouched is shared with the
 one. The mappings held here are plain dicts that nobody writes after construction.
 
 The state root (``root()``) covers every field that decides what a later block does:
-chain, height, supply totals, the arrival counter, validators and pending changes,
-parameters, and, through the incremental multiset hash of ``ledger.statehash``, every
-account, queued transfer and remembered transaction id. The head block's hash and
+chain, height, supply totals, the arrival counter, the settlement day and the summary of
+the last one closed, validators and pending changes, parameters, and, through the
+incremental multiset hash of ``ledger.statehash``, every account, every bank's limits and
+day figures, every queued transfer and remembered transaction id. The head block's hash and
 timestamp are not in it: the block that carries a state root cannot hash itself.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from ledger import statehash
+from ledger.day import BankDay, DaySummary
 from ledger.errors import StraitsError, expected
 from ledger.genesis import Genesis, Parameters
 from ledger.keys import PublicKey
@@ -160,6 +162,11 @@ class State:
     pending_validators: tuple[tuple[int, Mapping[str, PublicKey]], ...]
     replay: Mapping[int, ReplayBucket]
     accumulator: int
+    # The settlement day: its number, each bank's limits and figures for it (banks with
+    # neither left out), and the summary of the last day closed.
+    day: int = 1
+    days: Mapping[str, BankDay] = field(default_factory=dict)
+    last_day: DaySummary | None = None
 
     @classmethod
     def genesis(cls, genesis: Genesis) -> State:
@@ -202,6 +209,7 @@ class State:
                 self.issued,
                 self.redeemed,
                 self.next_seq,
+                self.day,
                 *(getattr(self.parameters, name) for name in self.parameters.__slots__),
             )
         )
@@ -209,6 +217,8 @@ class State:
         for effective_height, validators in self.pending_validators:
             h.update(_validator_set_encoding(effective_height, validators))
         h.update(statehash.digest(self.accumulator))
+        if self.last_day is not None:
+            h.update(self.last_day.encoding())
         return h.digest()
 
     def validators_for(self, height: int) -> Mapping[str, PublicKey]:
@@ -260,6 +270,8 @@ class State:
         for queue in self.queues.values():
             for entry in queue:
                 accumulator = statehash.add(accumulator, entry.element())
+        for bank, day in self.days.items():
+            accumulator = statehash.add(accumulator, day.element(bank))
         for valid_until_height, bucket in self.replay.items():
             if replay_from_bucket_sums:
                 accumulator = statehash.add(accumulator, bucket.hash_sum)

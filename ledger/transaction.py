@@ -22,7 +22,14 @@ MAX_TEXT_LENGTH = 256
 PRIORITIES = (tx_pb.PRIORITY_URGENT, tx_pb.PRIORITY_NORMAL)
 
 QUEUE_OPERATIONS = ("cancel", "hold", "release", "reprioritise")
-GOVERNANCE = ("issue", "admit_bank", "suspend_bank", "unsuspend_bank", "change_validators")
+GOVERNANCE = (
+    "issue",
+    "admit_bank",
+    "suspend_bank",
+    "unsuspend_bank",
+    "change_validators",
+    "close_day",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,19 @@ def _check_key(holder: tx_pb.AdmitBank | tx_pb.Validator, field: str) -> None:
         raise MalformedTransactionError(exc.detail, field=field) from exc
 
 
+def _check_set_limit(limit: tx_pb.SetLimit) -> None:
+    if limit.counterparty:
+        _check_id(limit.counterparty, "set_limit.counterparty")
+    if limit.remove and limit.amount != 0:
+        raise MalformedTransactionError(
+            expected("amount 0 with remove", limit.amount), field="set_limit.amount"
+        )
+    if limit.amount < 0:
+        raise MalformedTransactionError(
+            expected(f"a limit in 0..{INT64_MAX}", limit.amount), field="set_limit.amount"
+        )
+
+
 def check_structure(body: tx_pb.TransactionBody) -> None:
     """Checks that need no state. Amount bounds live here so no state is ever touched by them.
 
@@ -171,6 +191,11 @@ def check_structure(body: tx_pb.TransactionBody) -> None:
         _check_key(body.admit_bank, "admit_bank.key")
     elif kind in ("suspend_bank", "unsuspend_bank"):
         _check_id(getattr(body, kind).bank, f"{kind}.bank")
+    elif kind == "set_limit":
+        _check_set_limit(body.set_limit)
+    elif kind == "close_day":
+        if body.close_day.day == 0:
+            raise MalformedTransactionError(expected("day > 0", 0), field="close_day.day")
     elif kind == "change_validators":
         change = body.change_validators
         if not change.validators:

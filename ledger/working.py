@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger import statehash
+from ledger.day import (
+    CANCELLED,
+    BankDay,
+    DaySummary,
+    DayTotals,
+    WorkingDay,
+)
 from ledger.keys import PublicKey
+from ledger.lsm import OffsettingRun
 from ledger.state import (
     URGENT,
     Participant,
@@ -69,6 +77,11 @@ class WorkingState:
         self.settlements: list[receipt_pb.QueueSettlement] = []
         # Net queue change of the block by entry seq (None = gone): what a store writes.
         self.queue_changes: dict[int, QueuedTransfer | None] = {}
+        self.day = state.day
+        self.last_day = state.last_day
+        # The liquidity-saving run of this block, if one ran (ledger.queue).
+        self.offsetting: OffsettingRun | None = None
+        self._days: dict[str, WorkingDay] = {}
 
     # --- accounts -------------------------------------------------------------------
 
@@ -81,12 +94,60 @@ class WorkingState:
         self.balances[bank] -= amount
         self.touched_accounts.add(bank)
 
+    def pay(
+        self, payer: str, payee: str, amount: int, priority: int, *, by_offsetting: bool = False
+    ) -> None:
+        """Move ``amount`` and count it in both banks' day: totals, and the positions limits
+        bind (a NORMAL transfer moves the payer's; any transfer moves the payee's)."""
+        self.debit(payer, amount)
+        self.credit(payee, amount)
+        days = self._days
+        sender = days.get(payer) or self.day_for_writing(payer)
+        sender.sent(payee, amount, priority != URGENT, by_offsetting)
+        receiver = days.get(payee) or self.day_for_writing(payee)
+        receiver.received(payer, amount)
+
     def put_participant(self, participant: Participant) -> None:
         if not self._participants_copied:
             self.participants = dict(self.participants)
             self._participants_copied = True
         self.participants[participant.id] = participant  # type: ignore[index]
         self.touched_accounts.add(participant.id)
+
+    # --- the settlement day ----------------------------------------------------------
+
+    def day_of(self, bank: str) -> BankDay | WorkingDay | None:
+        working = self._days.get(bank)
+        return working if working is not None else self.base.days.get(bank)
+
+    def day_for_writing(self, bank: str) -> WorkingDay:
+        working = self._days.get(bank)
+        if working is None:
+            working = self._days[bank] = WorkingDay(self.base.days.get(bank, BankDay()))
+            self.touched_accounts.add(bank)
+        return working
+
+    def banks_with_limits(self) -> dict[str, BankDay | WorkingDay]:
+        found: dict[str, BankDay | WorkingDay] = {}
+        for bank in set(self.base.days) | set(self._days):
+            day = self.day_of(bank)
+            if day is not None and day.limits.binds():
+                found[bank] = day
+        return found
+
+    def close_day(self, cancelled: dict[str, tuple[int, int]]) -> None:
+        """Summarise today (with ``cancelled``: bank -> (count, value)) and open the next."""
+        banks: dict[str, DayTotals] = {}
+        for bank in self.balances:
+            day = self.day_for_writing(bank)
+            count, value = cancelled.get(bank, (0, 0))
+            day.totals[CANCELLED] = count
+            day.totals[CANCELLED + 1] = value
+            banks[bank] = DayTotals(*day.totals)
+            day.positions = {}
+            day.totals = list(DayTotals().encode())
+        self.last_day = DaySummary(self.day, banks)
+        self.day += 1
 
     # --- queues ---------------------------------------------------------------------
 
@@ -139,9 +200,13 @@ class WorkingState:
         self.next_seq += 1
         return seq
 
-    def record_settlement(self, transfer_id: bytes, outcome: int) -> None:
+    def record_settlement(
+        self, transfer_id: bytes, outcome: int, *, by_offsetting: bool = False, reason: str = ""
+    ) -> None:
         self.settlements.append(
-            receipt_pb.QueueSettlement(transfer_id=transfer_id, outcome=outcome)
+            receipt_pb.QueueSettlement(
+                transfer_id=transfer_id, outcome=outcome, by_offsetting=by_offsetting, reason=reason
+            )
         )
 
     # --- finishing --------------------------------------------------------------------
@@ -159,6 +224,17 @@ class WorkingState:
             accumulator = statehash.add(
                 accumulator, self.participants[account].element(self.balances.get(account, 0))
             )
+        days = dict(base.days)
+        for bank, working_day in self._days.items():
+            old = base.days.get(bank)
+            if old is not None:
+                accumulator = statehash.remove(accumulator, old.element(bank))
+            new = working_day.frozen()
+            if new.is_empty():
+                days.pop(bank, None)
+            else:
+                days[bank] = new
+                accumulator = statehash.add(accumulator, new.element(bank))
         queues = dict(base.queues)
         for payer, working in self._queues.items():
             if working.urgent or working.normal:
@@ -182,6 +258,9 @@ class WorkingState:
             pending_validators=pending,
             replay=replay,
             accumulator=accumulator,
+            day=self.day,
+            days=days,
+            last_day=self.last_day,
         )
 
     def _next_replay(self, accumulator: int) -> tuple[dict[int, ReplayBucket], int]:

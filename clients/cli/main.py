@@ -19,13 +19,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from clients.cli.commands import chain, governance, iso, load, network, payments, validators
+from clients.cli.commands import chain, day, governance, iso, load, network, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 from services import run as nodes
 from services.network import pki_commands
 
-COMMANDS = (network, nodes, pki_commands, payments, iso, governance, validators, chain, load)
+COMMANDS = (network, nodes, pki_commands, payments, iso, day, governance, validators, chain, load)
 USAGE_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 70, 130
 
 

@@ -111,6 +111,17 @@ class BankClient:
                                    collateral_ref=collateral_ref)
         return unary(self._stub.Redeem, request, COMMIT_TIMEOUT_S).commit
 
+    def set_limit(self, amount: int = 0, *, counterparty: str = "",
+                  remove: bool = False) -> pb.SetLimitResponse:
+        """Set (or with ``remove`` lift) the bilateral limit toward ``counterparty``, or
+        the multilateral one when it is empty; waits for the block."""
+        request = pb.SetLimitRequest(counterparty=counterparty, amount=amount, remove=remove)
+        return unary(self._stub.SetLimit, request, COMMIT_TIMEOUT_S)
+
+    def limits(self) -> common_pb2.SettlementDay:
+        """This bank's limits, positions and figures for the current and the last day."""
+        return self.balance().day
+
     def watch(self, *, from_height: int = 0, direction: int = pb.DIRECTION_UNSPECIFIED,
               timeout: float | None = None) -> Iterator[pb.WatchSettlementsResponse]:
         """Settlement events as blocks commit; open-ended unless ``timeout`` is given."""

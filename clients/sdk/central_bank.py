@@ -46,6 +46,16 @@ class CentralBankClient:
                                                    effective_height=effective_height)
         return unary(self._stub.ProposeValidatorChange, request, COMMIT_TIMEOUT_S).commit
 
+    def close_day(self, day: int) -> common_pb2.Commit:
+        """Close settlement day ``day`` (the current one), cancelling what is still queued."""
+        return unary(self._stub.CloseDay, pb.CloseDayRequest(day=day), COMMIT_TIMEOUT_S).commit
+
+    def gridlock(self) -> common_pb2.Gridlock:
+        """Whether anything waits in queues, and how much, over every bank."""
+        answer = unary(self._stub.ListPositions, pb.ListPositionsRequest(page_size=1),
+                       self._timeout)
+        return answer.gridlock
+
     def total_supply(self) -> pb.GetTotalSupplyResponse:
         return unary(self._stub.GetTotalSupply, pb.GetTotalSupplyRequest(), self._timeout)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
+from straits.central_bank.v1.central_bank_pb2 import GetTotalSupplyResponse
 from straits.common.v1 import common_pb2
-from straits.issuer.v1.issuer_pb2 import GetTotalSupplyResponse
 from straits.validator.v1 import validator_pb2 as pb
 from straits.validator.v1 import validator_pb2_grpc
 
@@ -43,6 +43,11 @@ class RegulatorClient:
             return list(answer.accounts), answer.next_page_token
 
         return pages(fetch)
+
+    def gridlock(self) -> common_pb2.Gridlock:
+        """Whether anything waits in queues, and how much, over every bank."""
+        request = pb.GetAccountsRequest(page_size=1)
+        return unary(self._stub.GetAccounts, request, self._timeout).gridlock
 
     def transaction(self, transaction_id: bytes) -> pb.GetTransactionResponse:
         return unary(self._stub.GetTransaction,

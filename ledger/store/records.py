@@ -6,10 +6,12 @@ Columns are in the order of the statements in ``ledger.store.sqlite``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ledger import statehash
+from ledger.day import BankDay, DaySummary, DayTotals, SenderLimits
 from ledger.genesis import Parameters
 from ledger.keys import PublicKey
 from ledger.roles import Role
@@ -26,7 +28,48 @@ from ledger.state import (
 
 def account_row(state: State, account: str) -> tuple:
     p = state.participants[account]
-    return (p.id, p.role, p.key.to_text(), p.name, int(p.suspended), state.balances.get(p.id, 0))
+    day = state.days.get(p.id)
+    return (
+        p.id,
+        p.role,
+        p.key.to_text(),
+        p.name,
+        int(p.suspended),
+        state.balances.get(p.id, 0),
+        json.dumps(_day_json(day)) if day is not None else None,
+    )
+
+
+def _day_json(day: BankDay) -> dict[str, Any]:
+    return {
+        "multilateral": day.limits.multilateral,
+        "bilateral": dict(day.limits.bilateral),
+        "positions": dict(day.positions),
+        "totals": list(day.totals.encode()),
+    }
+
+
+def _day(data: Mapping[str, Any]) -> BankDay:
+    return BankDay(
+        SenderLimits(data["multilateral"], data["bilateral"]),
+        data["positions"],
+        DayTotals(*data["totals"]),
+    )
+
+
+def _summary_json(summary: DaySummary | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    return {
+        "day": summary.day,
+        "banks": {bank: list(t.encode()) for bank, t in summary.banks.items()},
+    }
+
+
+def _summary(data: Mapping[str, Any] | None) -> DaySummary | None:
+    if data is None:
+        return None
+    return DaySummary(data["day"], {b: DayTotals(*t) for b, t in data["banks"].items()})
 
 
 def queue_row(e: QueuedTransfer) -> tuple:
@@ -55,6 +98,8 @@ def state_meta(state: State) -> dict[str, Any]:
         "next_seq": state.next_seq,
         "validators": _key_texts(state.validators),
         "pending": [[h, _key_texts(v)] for h, v in state.pending_validators],
+        "day": state.day,
+        "last_day": _summary_json(state.last_day),
     }
 
 
@@ -71,7 +116,10 @@ def state_from_rows(
     """Rebuild a State; ``queued`` must come in seq order, which is queue order per class."""
     participants: dict[str, Participant] = {}
     balances: dict[str, int] = {}
+    days: dict[str, BankDay] = {}
     for row in accounts:
+        if row.get("day"):
+            days[row["id"]] = _day(json.loads(row["day"]))
         participants[row["id"]] = Participant(
             row["id"],
             Role(row["role"]),
@@ -111,6 +159,9 @@ def state_from_rows(
         pending_validators=tuple((h, _keys(v)) for h, v in meta["pending"]),
         replay=_replay_buckets(replay_ids),
         accumulator=0,
+        day=meta["day"],
+        days=days,
+        last_day=_summary(meta["last_day"]),
     )
     accumulator = state.recomputed_accumulator(replay_from_bucket_sums=True)
     return dataclasses.replace(state, accumulator=accumulator)

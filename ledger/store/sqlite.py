@@ -16,8 +16,10 @@ Layout (schema version in ``meta``, checked at open; ``SchemaVersionError`` if i
   ``ID_INDEX_BATCH`` blocks at a time, inside the commit of the block that completes a
   batch; the ids of the blocks since are looked up in ``_recent_ids``, a dict rebuilt at
   open from the tail of ``transactions``.
-* ``settlements``: queued transfers that settled or were cancelled, by block.
-* ``accounts``, ``queue`` and the ``state`` row of ``meta``: the State after the head
+* ``settlements``: queued transfers that settled or were cancelled, by block, with how
+  (by offsetting; cancelled at the close of the day).
+* ``accounts`` (with each bank's limits and day figures as JSON in ``day``), ``queue``
+  and the ``state`` row of ``meta``: the State after the head
   block, written as the delta each block made. The replay window is not stored: it is
   the ids of the last ``max_transaction_lifetime`` blocks, read back from
   ``transactions`` at load. A loaded state is checked against the head's state root.
@@ -60,7 +62,7 @@ from ledger.store.base import (
 )
 from ledger.transaction import Transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ID_INDEX_BATCH = 64
 T = TypeVar("T")
 
@@ -70,11 +72,12 @@ _INSERT_TRANSACTION = (
     " body, signature, outcome, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SETTLEMENT = (
-    "INSERT INTO settlements (key, transfer_prefix, transfer_id, outcome) VALUES (?, ?, ?, ?)"
+    "INSERT INTO settlements (key, transfer_prefix, transfer_id, outcome, by_offsetting, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _PUT_ACCOUNT = (
-    "INSERT OR REPLACE INTO accounts (id, role, key, name, suspended, balance)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO accounts (id, role, key, name, suspended, balance, day)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _PUT_QUEUED = (
     "INSERT OR REPLACE INTO queue (seq, transfer_id, payer, payee, amount, priority,"
@@ -89,7 +92,8 @@ _INDEX_IDS = (
     " SELECT id_prefix, key FROM transactions WHERE key >= ? ORDER BY id_prefix"
 )
 _SELECT_SETTLED = (
-    "SELECT key, outcome FROM settlements WHERE transfer_prefix = ? AND transfer_id = ?"
+    "SELECT key, outcome, by_offsetting, reason FROM settlements"
+    " WHERE transfer_prefix = ? AND transfer_id = ?"
 )
 
 
@@ -102,6 +106,17 @@ def _locked(method: Callable[..., T]) -> Callable[..., T]:
             return method(self, *args, **kwargs)
 
     return locked
+
+
+def _settlement(
+    transfer_id: bytes, outcome: int, by_offsetting: int, reason: str | None
+) -> receipt_pb.QueueSettlement:
+    return receipt_pb.QueueSettlement(
+        transfer_id=transfer_id,
+        outcome=outcome,
+        by_offsetting=bool(by_offsetting),
+        reason=reason or "",
+    )
 
 
 def _prefix(identifier: bytes) -> int:
@@ -175,11 +190,27 @@ class SqliteStore(Store):
             " WHERE counterparty IS NOT NULL"
         )
         db["settlements"].create(
-            {"key": int, "transfer_prefix": int, "transfer_id": bytes, "outcome": int}, pk="key"
+            {
+                "key": int,
+                "transfer_prefix": int,
+                "transfer_id": bytes,
+                "outcome": int,
+                "by_offsetting": int,
+                "reason": str,
+            },
+            pk="key",
         )
         db["settlements"].create_index(["transfer_prefix"], index_name="settlements_by_transfer")
         db["accounts"].create(
-            {"id": str, "role": str, "key": str, "name": str, "suspended": int, "balance": int},
+            {
+                "id": str,
+                "role": str,
+                "key": str,
+                "name": str,
+                "suspended": int,
+                "balance": int,
+                "day": str,
+            },
             pk="id",
         )
         db["queue"].create(
@@ -232,7 +263,14 @@ class SqliteStore(Store):
                 )
             )
         settlements = [
-            (base | i, _prefix(s.transfer_id), s.transfer_id, s.outcome)
+            (
+                base | i,
+                _prefix(s.transfer_id),
+                s.transfer_id,
+                s.outcome,
+                int(s.by_offsetting),
+                s.reason or None,
+            )
             for i, s in enumerate(execution.settlements)
         ]
         changed = state.participants if self._head == 0 else execution.changed_accounts
@@ -356,7 +394,7 @@ class SqliteStore(Store):
         ).fetchone()
         settlement = settled_height = None
         if settled is not None:
-            settlement = receipt_pb.QueueSettlement(transfer_id=transaction_id, outcome=settled[1])
+            settlement = _settlement(transaction_id, *settled[1:])
             settled_height = settled[0] >> INDEX_BITS
         return TransactionRecord(
             key >> INDEX_BITS,
@@ -413,10 +451,11 @@ class SqliteStore(Store):
     @_locked
     def settlements(self, height: int) -> list[receipt_pb.QueueSettlement]:
         rows = self._conn.execute(
-            "SELECT transfer_id, outcome FROM settlements WHERE key >= ? AND key < ? ORDER BY key",
+            "SELECT transfer_id, outcome, by_offsetting, reason FROM settlements"
+            " WHERE key >= ? AND key < ? ORDER BY key",
             (record_key(height, 0), record_key(height + 1, 0)),
         )
-        return [receipt_pb.QueueSettlement(transfer_id=t, outcome=o) for t, o in rows]
+        return [_settlement(*row) for row in rows]
 
     # --- consensus record ---------------------------------------------------------------
 

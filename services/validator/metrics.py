@@ -23,6 +23,7 @@ from services.common.config import NodeConfig
 from services.common.metrics import LABELS, Families, MetricsEndpoint
 from services.validator.intake import Intake
 from services.validator.loop import Driver
+from services.validator.lsm_metrics import LiquidityObserver
 from services.validator.mempool import Mempool
 from services.validator.peers import Peers
 
@@ -93,6 +94,8 @@ def start_validator_metrics(node: MeteredValidator) -> MetricsEndpoint | None:
         return None
     observer = BlockObserver((node.config.id, node.config.kind.value))
     node.driver.add_listener(observer.on_commit)
+    liquidity = LiquidityObserver()
+    node.driver.add_listener(liquidity.on_commit)
 
     def read(f: Families) -> None:
         _read_consensus(node, f)
@@ -138,6 +141,7 @@ def start_validator_metrics(node: MeteredValidator) -> MetricsEndpoint | None:
             node.mempool.capacity,
         )
         _read_accounts(node, f)
+        liquidity.read(f, state)
         _read_intake(node, f)
         _read_verifier(node, f)
         _read_peers(node, f)

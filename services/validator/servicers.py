@@ -32,6 +32,7 @@ from services.common.errors import InvalidRequestError, NotFoundError
 from services.validator.commits import CommitFeed, Committed
 from services.validator.intake import Intake
 from services.validator.mempool import Mempool
+from services.validator.settlement_day import gridlock_view, settlement_day
 
 MAX_SUBMISSION = 10_000
 MAX_BLOCKS_PER_CALL = 256
@@ -65,6 +66,7 @@ def account_view(state: State, account_id: str) -> common_pb.Account:
         account.queued_in = position.queued_incoming
         account.queued_out = position.queued_outgoing
         account.position = position.net
+        account.day.CopyFrom(settlement_day(state, account_id, position.queued_outgoing_count))
     return account
 
 
@@ -161,6 +163,7 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
             if record.settlement is not None:
                 response.queue_outcome = record.settlement.outcome
                 response.queue_outcome_height = record.settled_height or 0
+                response.queue_settlement.CopyFrom(record.settlement)
             return response
         if (
             record is None
@@ -227,11 +230,14 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
         size = min(request.page_size or 100, MAX_ACCOUNTS_PAGE)
         ids = sorted(i for i in state.participants if caller.may_read(i) and i > request.page_token)
         page = ids[:size]
-        return pb.GetAccountsResponse(
+        answer = pb.GetAccountsResponse(
             accounts=[account_view(state, i) for i in page],
             next_page_token=page[-1] if len(ids) > size else "",
             height=state.height,
         )
+        if caller.sees_all:
+            answer.gridlock.CopyFrom(gridlock_view(state))
+        return answer
 
     def GetHead(
         self, request: pb.GetHeadRequest, context: grpc.ServicerContext

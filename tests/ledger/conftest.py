@@ -112,6 +112,17 @@ class Chain:
     def unsuspend(self, bank: str) -> Transaction:
         return self.sign("central-bank", unsuspend_bank=tx_pb.UnsuspendBank(bank=bank))
 
+    def set_limit(
+        self, bank: str, amount: int = 0, counterparty: str = "", remove: bool = False
+    ) -> Transaction:
+        return self.sign(
+            bank,
+            set_limit=tx_pb.SetLimit(counterparty=counterparty, amount=amount, remove=remove),
+        )
+
+    def close_day(self, day: int | None = None) -> Transaction:
+        return self.sign("central-bank", close_day=tx_pb.CloseDay(day=day or self.state.day))
+
     def propose(self, transactions: Iterable[Transaction]) -> tuple[blocks.Block, Execution]:
         """Proposer path: execute leniently and build the block around what was kept."""
         execution = execute(self.state, list(transactions), verify=InlineCheck(), strict=False)

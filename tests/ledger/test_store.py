@@ -13,7 +13,7 @@ from ledger.block import make_seal
 from ledger.errors import SchemaVersionError, StoreError
 from ledger.execute import InlineCheck, execute
 from ledger.store import MemoryStore, SqliteStore, Store
-from ledger.store.sqlite import ID_INDEX_BATCH
+from ledger.store.sqlite import ID_INDEX_BATCH, SCHEMA_VERSION
 from tests.ledger.conftest import Chain, key
 
 OpenStore = Callable[[], Store]
@@ -150,7 +150,7 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path):
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError) as raised:
         SqliteStore(tmp_path / "ledger.db")
-    assert "schema version 1" in str(raised.value) and "99" in str(raised.value)
+    assert f"schema version {SCHEMA_VERSION}" in str(raised.value) and "99" in str(raised.value)
 
 
 def test_a_tampered_state_is_caught_at_load(tmp_path):

@@ -142,7 +142,8 @@ def p256_signature_vectors(previous: Vectors | None = None) -> Vectors:
 
 def state_root_vectors() -> Vectors:
     """The state root after each of a few blocks: issues, a settled transfer, a transfer
-    that queues, and the block whose incoming payment lets it settle from the queue."""
+    that queues, the block whose incoming payment lets it settle from the queue, a
+    sender limit and a cycle settled by offsetting, and the close of the day."""
     from tests.ledger.conftest import Chain
 
     chain = Chain()
@@ -157,6 +158,16 @@ def state_root_vectors() -> Vectors:
             ],
         ),
         ("incoming payment releases the queue", [chain.transfer("bank-b", "bank-c", 250)]),
+        (
+            "a bilateral limit, a cycle within it settles by offsetting",
+            [
+                chain.set_limit("bank-a", 100, counterparty="bank-c"),
+                chain.transfer("bank-a", "bank-c", 2_000),
+                chain.transfer("bank-c", "bank-a", 2_000),
+                chain.transfer("bank-a", "bank-b", 5_000),
+            ],
+        ),
+        ("the day closes, cancelling the queue", [chain.close_day(1)]),
     ]
     out = [
         {
@@ -176,6 +187,8 @@ def state_root_vectors() -> Vectors:
                 "balances": dict(sorted(chain.state.balances.items())),
                 "outcomes": [r.outcome for r in execution.receipts],
                 "queue_settlements": [s.transfer_id.hex() for s in execution.settlements],
+                "by_offsetting": [s.by_offsetting for s in execution.settlements],
+                "day": chain.state.day,
             }
         )
     return {"steps": out}

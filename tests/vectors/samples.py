@@ -112,6 +112,13 @@ def sample_bodies() -> dict[str, tx_pb.TransactionBody]:
                 effective_height=50,
             )
         ),
+        "set_limit": tx_pb.TransactionBody(
+            signer=ALPHA_BANK,
+            valid_until_height=100,
+            nonce=6,
+            set_limit=tx_pb.SetLimit(counterparty=BETA_BANK, amount=250_000_00),
+        ),
+        "close_day": _governance(close_day=tx_pb.CloseDay(day=1)),
     }
 
 

@@ -245,7 +245,9 @@ def run_history(args: argparse.Namespace) -> int:
         to_height=args.to_height,
         page_size=min(args.limit, 1000),
     )
-    emit(args, [payment_record(p) for p in islice(payments, args.limit)], PAYMENT_COLUMNS)
+    # `reason` says how a payment left its queue: settled_by_offsetting, day_closed.
+    records = [payment_record(p) for p in islice(payments, args.limit)]
+    emit(args, records, (*PAYMENT_COLUMNS, "reason"))
     return 0
 
 
@@ -260,8 +262,8 @@ def run_watch(args: argparse.Namespace) -> int:
             emit(args, record, PAYMENT_COLUMNS)  # one JSON document per event
         else:
             currency = getattr(args, "amounts_in", None)
-            print("  ".join(cell(c, record[c], currency, whole=True) for c in PAYMENT_COLUMNS),
-                  flush=True)
+            print("  ".join(cell(c, record[c], currency, whole=True)
+                            for c in (*PAYMENT_COLUMNS, "reason")), flush=True)
         if args.count and seen >= args.count:
             break
     return 0

@@ -182,6 +182,13 @@ class BankNode(ParticipantNode):
         )
         return self.send_and_wait(entry, timeout)
 
+    def set_limit(self, request: pb.SetLimitRequest, timeout: float) -> common_pb.Commit:
+        limit = tx_pb.SetLimit(
+            counterparty=request.counterparty, amount=request.amount, remove=request.remove
+        )
+        entry = self.record(Request(None, b"", lambda: self.sign(set_limit=limit)))
+        return self.send_and_wait(entry, timeout)
+
     # --- reads from a validator --------------------------------------------------------------
 
     def balance(self) -> validator_pb.GetAccountResponse:

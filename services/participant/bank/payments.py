@@ -30,6 +30,8 @@ from services.participant.outbox import NodeDb, chunks
 OUT, IN = pb.DIRECTION_OUTGOING, pb.DIRECTION_INCOMING
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+# A payment's reason when the liquidity-saving mechanism settled it from the queue.
+OFFSETTING = "settled_by_offsetting"
 # seq = height * SEQ_SPAN + position in block: blocks carry far fewer transactions.
 SEQ_SPAN = 1 << 20
 
@@ -190,7 +192,9 @@ class PaymentBook:
         for settlement in block.settlements:
             status = _RECEIPT_STATUS.get(settlement.outcome)
             if status is not None:
-                self._change(conn, bytes(settlement.transfer_id), block, status)
+                # How it left the queue: by offsetting, or cancelled at the day's close.
+                reason = OFFSETTING if settlement.by_offsetting else settlement.reason
+                self._change(conn, bytes(settlement.transfer_id), block, status, reason=reason)
         for tx_id in expired:
             self._change(conn, tx_id, block, pb.PAYMENT_STATUS_EXPIRED, only_pending=True)
 
@@ -260,14 +264,15 @@ class PaymentBook:
         block: FollowedBlock,
         status: int,
         only_pending: bool = False,
+        reason: str = "",
     ) -> None:
         guard = " AND status=?" if only_pending else ""
-        params: tuple[object, ...] = (status, block.height, block.timestamp_ms, transfer_id)
+        params: tuple[object, ...] = (status, block.height, block.timestamp_ms, reason, transfer_id)
         if only_pending:
             params += (pb.PAYMENT_STATUS_PENDING,)
         cursor = conn.execute(
-            "UPDATE payments SET status=?, held=0, settled_height=?, settled_time_ms=?"
-            " WHERE transfer_id=?" + guard,
+            "UPDATE payments SET status=?, held=0, settled_height=?, settled_time_ms=?,"
+            " reason=? WHERE transfer_id=?" + guard,
             params,
         )
         if cursor.rowcount:

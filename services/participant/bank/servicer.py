@@ -99,6 +99,12 @@ class BankServicer(pb_grpc.BankServiceServicer):
         answer = self._node.balance()
         return pb.GetBalanceResponse(account=answer.account, height=answer.height)
 
+    def SetLimit(
+        self, request: pb.SetLimitRequest, context: grpc.ServicerContext
+    ) -> pb.SetLimitResponse:
+        commit = self._node.set_limit(request, remaining(context))
+        return pb.SetLimitResponse(commit=commit, account=self._node.balance().account)
+
     def ListQueue(
         self, request: pb.ListQueueRequest, context: grpc.ServicerContext
     ) -> pb.ListQueueResponse:

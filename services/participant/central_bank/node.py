@@ -139,6 +139,9 @@ class CentralBankNode(ParticipantNode):
             total_supply=issued - redeemed, issued=issued, redeemed=redeemed, height=height
         )
 
+    def close_day(self, day: int, timeout: float) -> common_pb.Commit:
+        return self._governance(timeout, close_day=tx_pb.CloseDay(day=day))
+
     def positions(self, page_size: int, page_token: str) -> validator_pb.GetAccountsResponse:
         return self.upstream.call_fresh(
             "GetAccounts",

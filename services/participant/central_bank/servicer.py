@@ -84,5 +84,13 @@ class CentralBankServicer(pb_grpc.CentralBankServiceServicer):
     ) -> pb.ListPositionsResponse:
         answer = self._node.positions(request.page_size, request.page_token)
         return pb.ListPositionsResponse(
-            accounts=answer.accounts, next_page_token=answer.next_page_token, height=answer.height
+            accounts=answer.accounts,
+            next_page_token=answer.next_page_token,
+            height=answer.height,
+            gridlock=answer.gridlock,
         )
+
+    def CloseDay(
+        self, request: pb.CloseDayRequest, context: grpc.ServicerContext
+    ) -> pb.CloseDayResponse:
+        return pb.CloseDayResponse(commit=self._node.close_day(request.day, remaining(context)))
