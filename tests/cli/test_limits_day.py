@@ -9,8 +9,15 @@ import time
 
 import pytest
 
-from tests.bank.network import Network
+from tests.bank.network import Network, running_network
 from tests.cli.test_commands import straits
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A network of its own: positions toward a counterparty start at zero."""
+    with running_network(tmp_path_factory.mktemp("limits-network"), banks=3) as network:
+        yield network
 
 
 def wait_until(condition, what: str, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -26,7 +33,8 @@ def test_a_limit_queues_a_payment_and_the_close_cancels_it_with_a_summary(
     network: Network, capsys: pytest.CaptureFixture[str]
 ) -> None:
     today = straits(network, capsys, "bank-c", "limits")["day"]
-    shown = straits(network, capsys, "bank-c", "limits", "--set", "100", "--counterparty", "bank-a")
+    shown = straits(network, capsys, "bank-c", "limits", "--set", "100", "--minor",
+                    "--counterparty", "bank-a")
     assert shown["limits"] == [
         {
             "kind": "bilateral",
@@ -36,8 +44,8 @@ def test_a_limit_queues_a_payment_and_the_close_cancels_it_with_a_summary(
             "room": 100,
         }
     ]
-    straits(network, capsys, "central-bank", "issue", "bank-c", "1000", "bond-c")
-    payment = straits(network, capsys, "bank-c", "send", "bank-a", "300")
+    straits(network, capsys, "central-bank", "issue", "bank-c", "1000", "bond-c", "--minor")
+    payment = straits(network, capsys, "bank-c", "send", "bank-a", "300", "--minor")
     assert payment["status"] == "queued", "300 would pass the 100 limit toward bank-a"
 
     gridlock = straits(network, capsys, "central-bank", "gridlock")

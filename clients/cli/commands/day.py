@@ -16,8 +16,10 @@ from typing import Any
 from straits.common.v1 import common_pb2 as common_pb
 
 from clients.cli.output import commit_record, emit
-from clients.cli.target import add_node_command, channel
+from clients.cli.seats import CENTRAL_BANK_ONLY, OVERSIGHT
+from clients.cli.target import add_node_command, amount, channel
 from clients.sdk import BankClient, CentralBankClient
+from clients.sdk.network import CENTRAL_BANK
 
 LIMIT_COLUMNS = ("kind", "counterparty", "limit", "position", "room")
 TOTAL_FIELDS = (
@@ -37,7 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         commands, "limits", "show or change this bank's sender limits", run_limits
     )
     change = limits.add_mutually_exclusive_group()
-    change.add_argument("--set", type=int, metavar="AMOUNT", help="set a limit (minor units)")
+    change.add_argument("--set", metavar="AMOUNT",
+                        help="set a limit (in the currency; minor units with --minor)")
     change.add_argument("--remove", action="store_true", help="lift a limit")
     limits.add_argument(
         "--counterparty",
@@ -48,12 +51,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     day = commands.add_parser("day", help="the settlement day (central bank)")
     day_actions = day.add_subparsers(dest="action", metavar="ACTION", required=True)
     close = add_node_command(
-        day_actions, "close", "close the day, cancelling the queues", run_close
+        day_actions, "close", "close the day, cancelling the queues", run_close,
+        seats=CENTRAL_BANK_ONLY,
     )
     close.add_argument("day", type=int, help="the current day's number")
 
     add_node_command(
-        commands, "gridlock", "what waits in queues, bank by bank (central bank)", run_gridlock
+        commands, "gridlock", "what waits in queues, bank by bank", run_gridlock,
+        seats=OVERSIGHT, regulator_reads=CENTRAL_BANK,
     )
 
 
@@ -100,7 +105,7 @@ def _print(args: argparse.Namespace, day: common_pb.SettlementDay) -> None:
 def run_limits(args: argparse.Namespace) -> int:
     bank = BankClient(channel(args))
     if args.set is not None:
-        day = bank.set_limit(args.set, counterparty=args.counterparty).account.day
+        day = bank.set_limit(amount(args, args.set), counterparty=args.counterparty).account.day
     elif args.remove:
         day = bank.set_limit(counterparty=args.counterparty, remove=True).account.day
     else:
