@@ -3,9 +3,12 @@ each owe the other more than they hold settle by offsetting, and the counters sa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from straits.bank.v1 import bank_pb2 as bank_pb
 
-from tests.bank.network import Network
+from tests.bank.network import Network, running_network
 from tests.metrics.scrape import scrape, value
 from tests.metrics.test_exporter import wait_until_all_committed
 
@@ -17,10 +20,17 @@ COUNTERS = (
 )
 
 
+@pytest.fixture(scope="module")
+def quiet_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """A network of its own: no queue left by another test can offset the first payment."""
+    with running_network(tmp_path_factory.mktemp("lsm-metrics"), banks=2) as network:
+        yield network
+
+
 def test_a_swap_settled_by_offsetting_moves_every_validators_counters(
-    metrics_network: Network,
+    quiet_network: Network,
 ) -> None:
-    network = metrics_network
+    network = quiet_network
     a, b = network.bank("bank-a"), network.bank("bank-b")
     amount = a.balance().balance + b.balance().balance + 1  # more than either holds
     before = {v.config.id: scrape(v.config) for v in network.validators}
