@@ -112,6 +112,7 @@ def _issue(working: WorkingState, transaction: Transaction) -> int:
             expected(f"total issued to stay within {INT64_MAX}", working.issued + issue.amount),
             field="issue.amount",
         )
+    working.queued_totals.check_credit(working, issue.bank, issue.amount, "issue.amount")
     working.issued += issue.amount
     working.credit(issue.bank, issue.amount)
     return APPLIED
@@ -143,9 +144,13 @@ def _transfer(working: WorkingState, transaction: Transaction) -> int:
         and transfer.amount <= working.balances[payer.id]
         and not waits_ahead(working, payer.id, transfer.priority)
     ):
+        working.queued_totals.check_credit(
+            working, transfer.payee, transfer.amount, "transfer.amount"
+        )
         working.debit(payer.id, transfer.amount)
         working.credit(transfer.payee, transfer.amount)
         return SETTLED
+    working.queued_totals.check_queue(working, payer.id, transfer.payee, transfer.amount)
     working.enqueue(
         QueuedTransfer(
             transfer_id=transaction.id,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger import statehash
+from ledger.bounds import QueuedTotals
 from ledger.keys import PublicKey
 from ledger.state import (
     URGENT,
@@ -69,6 +70,7 @@ class WorkingState:
         self.settlements: list[receipt_pb.QueueSettlement] = []
         # Net queue change of the block by entry seq (None = gone): what a store writes.
         self.queue_changes: dict[int, QueuedTransfer | None] = {}
+        self.queued_totals = QueuedTotals()
 
     # --- accounts -------------------------------------------------------------------
 
@@ -116,12 +118,14 @@ class WorkingState:
     def enqueue(self, entry: QueuedTransfer) -> None:
         self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id] = entry
         self.queue_changes[entry.seq] = entry
+        self.queued_totals.added(entry)
         self.accumulator = statehash.add(self.accumulator, entry.element())
         self.dirty_payers.add(entry.payer)
 
     def dequeue(self, entry: QueuedTransfer) -> None:
         del self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id]
         self.queue_changes[entry.seq] = None
+        self.queued_totals.removed(entry)
         self.accumulator = statehash.remove(self.accumulator, entry.element())
         self.dirty_payers.add(entry.payer)
 
