@@ -109,6 +109,7 @@ def _propose(state: State, transactions: list[Transaction]) -> tuple[blocks.Bloc
         round=0,
         transactions=execution.transactions,
         state_root=execution.state_root,
+        receipts_root=execution.receipts_root,
     )
     return block, execution.for_block(block).state
 

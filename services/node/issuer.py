@@ -36,6 +36,8 @@ ISSUER_SERVICE = "straits.issuer.v1.IssuerService"
 
 
 class IssuerNode(ParticipantNode):
+    sees_whole_blocks = True
+
     def _setup(self, db: NodeDb) -> None:
         self._db = db
 

@@ -22,6 +22,7 @@ from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 from ledger.block import Block
 from ledger.errors import expected
 from ledger.genesis import BANK, CENTRAL_BANK, REGULATOR
+from ledger.receipts import leaves
 from ledger.state import State
 from ledger.store import Store
 from ledger.store.base import counterparty
@@ -91,6 +92,9 @@ def block_view(committed: Committed, caller: Caller, store: Store) -> pb.BlockVi
         return view
     mine = {t.id for t in block.transactions if involves(t, caller.participant_id)}
     view.redacted = True
+    view.receipt_hashes.extend(
+        leaves(block.transactions, committed.receipts, committed.settlements)
+    )
     view.block.header = proto.header
     view.block.seals.extend(proto.seals)
     view.block.transactions.extend(t.to_proto() for t in block.transactions if t.id in mine)
