@@ -39,6 +39,9 @@ class Sealed:
         self.store = MemoryStore()
         self.committed: list[Committed] = []
         self.parents = [self.chain.state.head_hash]
+        chain = self.chain
+        self.paid = chain.transfer("bank-a", "bank-b", 300)
+        self.queued = chain.transfer("bank-c", "bank-a", 200)
 
     def commit(self, *transactions: Transaction) -> Committed:
         execution = self.chain.commit(*transactions)
@@ -54,7 +57,8 @@ class Sealed:
 
     def view(self, height: int, participant: str) -> pb.BlockView:
         role = CENTRAL_BANK if participant == "central-bank" else BANK
-        return block_view(self.committed[height - 1], Caller(participant, role, participant), self.store)
+        caller = Caller(participant, role, participant)
+        return block_view(self.committed[height - 1], caller, self.store)
 
     def check(
         self, view: pb.BlockView, height: int, *, whole: bool = False,
@@ -78,9 +82,7 @@ def sealed() -> Sealed:
     s = Sealed()
     chain = s.chain
     s.commit(chain.issue("bank-a", 1_000), chain.issue("bank-b", 400))
-    s.paid = chain.transfer("bank-a", "bank-b", 300)  # type: ignore[attr-defined]
-    s.queued = chain.transfer("bank-c", "bank-a", 200)  # type: ignore[attr-defined]
-    s.commit(s.paid, s.queued)  # type: ignore[attr-defined]
+    s.commit(s.paid, s.queued)
     s.commit(chain.transfer("bank-b", "bank-c", 250))
     return s
 
@@ -91,13 +93,13 @@ def test_honest_views_pass_whole_and_redacted(sealed: Sealed) -> None:
         for bank in ("bank-a", "bank-b", "bank-c"):
             sealed.check(sealed.view(height, bank), height)
     followed = sealed.check(sealed.view(2, "bank-a"), 2)
-    assert followed.receipts[sealed.paid.id].outcome == SETTLED  # type: ignore[attr-defined]
+    assert followed.receipts[sealed.paid.id].outcome == SETTLED
 
 
 @pytest.mark.parametrize("participant", ["bank-a", "bank-b", "central-bank"])
 def test_a_settled_payment_served_as_rejected_is_refused(sealed: Sealed, participant: str) -> None:
     view = sealed.view(2, participant)
-    receipt = next(r for r in view.receipts if r.transaction_id == sealed.paid.id)  # type: ignore[attr-defined]
+    receipt = next(r for r in view.receipts if r.transaction_id == sealed.paid.id)
     receipt.outcome, receipt.reason = REJECTED, "insufficient_funds"
 
     with pytest.raises(InvalidBlockError, match="receipt"):
@@ -115,7 +117,7 @@ def test_a_queued_payment_served_as_settled_is_refused(sealed: Sealed) -> None:
 def test_a_forged_queue_settlement_is_refused(sealed: Sealed) -> None:
     # Block 2 queued bank-c's payment; a liar tells bank-a it settled there already.
     view = sealed.view(2, "bank-a")
-    view.queue_settlements.add(transfer_id=sealed.queued.id, outcome=SETTLED)  # type: ignore[attr-defined]
+    view.queue_settlements.add(transfer_id=sealed.queued.id, outcome=SETTLED)
 
     with pytest.raises(InvalidBlockError, match="queue settlement"):
         sealed.check(view, 2)
@@ -134,12 +136,10 @@ def test_an_altered_amount_is_refused(sealed: Sealed) -> None:
     # The liar re-lists the ids so the carried transfer still "belongs" to the block.
     view = sealed.view(2, "bank-b")
     carried = view.block.transactions[0]
-    old_id = carried_id = sealed.paid.id  # type: ignore[attr-defined]
     forged = sealed.chain.transfer("bank-a", "bank-b", 3_000)
     carried.CopyFrom(forged.to_proto())
-    carried_id = forged.id
-    view.transaction_ids[list(view.transaction_ids).index(old_id)] = carried_id
-    view.receipts[0].transaction_id = carried_id
+    view.transaction_ids[list(view.transaction_ids).index(sealed.paid.id)] = forged.id
+    view.receipts[0].transaction_id = forged.id
 
     with pytest.raises(InvalidBlockError):
         sealed.check(view, 2)
@@ -151,7 +151,7 @@ def test_a_withheld_own_payment_is_refused(sealed: Sealed) -> None:
     view = sealed.view(2, "bank-a")
     del view.block.transactions[:]
     del view.receipts[:]
-    signed = {sealed.paid.id}  # type: ignore[attr-defined]
+    signed = {sealed.paid.id}
 
     with pytest.raises(InvalidBlockError, match="withheld"):
         sealed.check(view, 2, own=lambda ids: signed & set(ids))
