@@ -31,9 +31,18 @@ class StraitsError(Exception):
         return f"{self.code}{where}: {self.detail}"
 
 
+MAX_ECHO = 200
+
+
 def expected(what: str, came: object) -> str:
-    """Uniform wording for 'expected X, got Y' details."""
-    return f"expected {what}, got {came!r}"
+    """Uniform wording for 'expected X, got Y' details.
+
+    What came is clipped to ``MAX_ECHO`` characters: it may be anything a caller sent.
+    """
+    shown = repr(came)
+    if len(shown) > MAX_ECHO:
+        shown = f"{shown[:MAX_ECHO]}... ({len(shown)} characters)"
+    return f"expected {what}, got {shown}"
 
 
 # --- decoding and configuration -------------------------------------------------------
@@ -177,7 +186,7 @@ class ConsensusError(StraitsError):
 
 
 class InvalidMessageError(ConsensusError):
-    """A consensus message refused by a rule; ``reason`` is the short name metrics count it under."""
+    """A consensus message refused by a rule; ``reason`` is the short name metrics count."""
 
     code = "invalid_consensus_message"
 

@@ -146,6 +146,10 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
     ) -> pb.GetTransactionResponse:
         caller = caller_of(context)
         tx_id = bytes(request.transaction_id)
+        if len(tx_id) != 32:
+            raise InvalidRequestError(
+                expected("a 32-byte transaction id", f"{len(tx_id)} bytes"), field="transaction_id"
+            )
         record = self._store.transaction(tx_id)
         pending = None if record is not None else self._mempool.get(tx_id)
         if pending is not None:
