@@ -108,4 +108,3 @@ class QueuedTotals:
                 expected(f"{bank}'s balance plus queued-in to stay within {INT64_MAX}", held),
                 field=field,
             )
-
