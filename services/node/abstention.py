@@ -45,7 +45,7 @@ def network_head(peers: Sequence[Peer], tls: TlsFiles, needed: int) -> int | Non
             log.info("asking %s for its head failed: %s", peer.id, error.code().name)
         finally:
             channel.close()
-    return max(heights) if len(heights) >= needed else None
+    return max(heights, default=0) if len(heights) >= needed else None
 
 
 class Abstention:
