@@ -42,7 +42,7 @@ def network_head(peers: Sequence[Peer], tls: TlsFiles, needed: int) -> int | Non
             )
             heights.append(head.height)
         except grpc.RpcError as error:
-            log.info("asking %s for its head failed: %s", peer.id, error.code().name)
+            log.debug("asking %s for its head failed: %s", peer.id, error.code().name)
         finally:
             channel.close()
     return max(heights, default=0) if len(heights) >= needed else None
