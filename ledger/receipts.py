@@ -20,6 +20,7 @@ finds each at its place, and checks the root over all of them against the header
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Sequence
 
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
@@ -34,15 +35,30 @@ def amount_of(transaction: Transaction) -> int:
     return int(getattr(getattr(transaction.body, transaction.kind), "amount", 0))
 
 
+_RECEIPT_TAG = statehash.encode(b"receipt")
+_U16 = struct.Struct(">H")
+_Q = struct.Struct(">q")
+
+
 def receipt_leaf(transaction: Transaction, receipt: receipt_pb.Receipt) -> bytes:
+    """SHA-256 of ``statehash.encode(b"receipt", id, outcome, reason, detail, amount)``,
+    built directly: this runs once per transaction."""
+    transaction_id = transaction.id
+    reason = receipt.reason.encode()
+    detail = receipt.detail.encode()
     return hashlib.sha256(
-        statehash.encode(
-            b"receipt",
-            transaction.id,
-            receipt.outcome,
-            receipt.reason,
-            receipt.detail,
-            amount_of(transaction),
+        b"".join(
+            (
+                _RECEIPT_TAG,
+                _U16.pack(len(transaction_id)),
+                transaction_id,
+                _Q.pack(receipt.outcome),
+                _U16.pack(len(reason)),
+                reason,
+                _U16.pack(len(detail)),
+                detail,
+                _Q.pack(amount_of(transaction)),
+            )
         )
     ).digest()
 
