@@ -32,20 +32,31 @@ from ledger.transaction import Transaction
 
 def amount_of(transaction: Transaction) -> int:
     """The amount a transaction moves or queues; 0 for one that moves no money."""
-    return int(getattr(getattr(transaction.body, transaction.kind), "amount", 0))
+    body = transaction.body
+    kind = body.WhichOneof("kind")
+    if kind == "transfer":
+        return int(body.transfer.amount)
+    return int(getattr(getattr(body, kind), "amount", 0)) if kind else 0
 
 
 _RECEIPT_TAG = statehash.encode(b"receipt")
 _U16 = struct.Struct(">H")
 _Q = struct.Struct(">q")
+_NO_TEXT = _U16.pack(0) * 2
 
 
 def receipt_leaf(transaction: Transaction, receipt: receipt_pb.Receipt) -> bytes:
     """SHA-256 of ``statehash.encode(b"receipt", id, outcome, reason, detail, amount)``,
     built directly: this runs once per transaction."""
     transaction_id = transaction.id
-    reason = receipt.reason.encode()
-    detail = receipt.detail.encode()
+    reason, detail = receipt.reason, receipt.detail
+    if reason or detail:
+        reason_bytes, detail_bytes = reason.encode(), detail.encode()
+        text = b"".join(
+            (_U16.pack(len(reason_bytes)), reason_bytes, _U16.pack(len(detail_bytes)), detail_bytes)
+        )
+    else:
+        text = _NO_TEXT
     return hashlib.sha256(
         b"".join(
             (
@@ -53,10 +64,7 @@ def receipt_leaf(transaction: Transaction, receipt: receipt_pb.Receipt) -> bytes
                 _U16.pack(len(transaction_id)),
                 transaction_id,
                 _Q.pack(receipt.outcome),
-                _U16.pack(len(reason)),
-                reason,
-                _U16.pack(len(detail)),
-                detail,
+                text,
                 _Q.pack(amount_of(transaction)),
             )
         )
