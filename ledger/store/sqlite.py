@@ -331,12 +331,21 @@ class SqliteStore(Store):
         found = []
         for height, block_hash, header, seals in rows:
             sealed = codec.decode(block_pb.Block, seals)
+            carried = tuple(transactions.get(height, ()))
+            decoded = codec.decode(block_pb.BlockHeader, header)
+            if codec.merkle_root([t.id for t in carried]) != decoded.transactions_root:
+                # A stored body changed behind the store's back: never serve the block.
+                raise StoreError(
+                    f"the stored transactions of block {height} no longer make its"
+                    " transactions root: the store is damaged",
+                    field="transactions",
+                )
             found.append(
                 Block(
-                    header=codec.decode(block_pb.BlockHeader, header),
+                    header=decoded,
                     header_bytes=header,
                     hash=block_hash,
-                    transactions=tuple(transactions.get(height, ())),
+                    transactions=carried,
                     seals=tuple(Seal(s.validator, s.signature) for s in sealed.seals),
                 )
             )
