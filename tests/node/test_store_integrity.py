@@ -8,8 +8,11 @@ check its bytes against its id as well.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ from ledger.errors import StoreError
 from ledger.execute import InlineCheck
 from ledger.state import State
 from ledger.store import SqliteStore
+from services.config import load_config
+from services.network_setup import NetworkPlan, free_base_port, init_network
 from services.node.store_check import open_checked
 from tests.ledger.conftest import VALIDATORS, Chain, key
 
@@ -145,3 +150,32 @@ def test_a_stored_transfer_whose_amount_was_changed_is_never_served(stored) -> N
         store.block(2)
     assert store.transaction(chain.blocks[1].transactions[1].id) is not None
     store.close()
+
+
+def test_straits_validator_on_a_file_that_is_not_a_database_exits_saying_how_to_rebuild(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "network"
+    plan = NetworkPlan(banks=1, base_port=free_base_port(140))
+    init_network(directory, plan, now=dt.datetime.now(dt.UTC))
+    config = load_config(directory / "nodes" / "validator-2" / "node.toml")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    (config.data_dir / "ledger.db").write_bytes(random.Random(4).randbytes(8192))
+
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli.main",
+            "validator",
+            "--config",
+            str(directory / "nodes" / "validator-2" / "node.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert ran.returncode == 1, ran.stderr
+    assert "validator-2 refuses to start" in ran.stderr, ran.stderr
+    assert "rebuild it from the other validators" in ran.stderr, ran.stderr
