@@ -107,6 +107,7 @@ def build(
     round: int,
     transactions: Sequence[Transaction],
     state_root: bytes,
+    receipts_root: bytes,
 ) -> Block:
     header = block_pb.BlockHeader(
         chain_id=chain_id,
@@ -117,6 +118,7 @@ def build(
         round=round,
         transactions_root=codec.merkle_root([t.id for t in transactions]),
         state_root=state_root,
+        receipts_root=receipts_root,
     )
     header_bytes = codec.encode(header)
     return Block(

@@ -111,6 +111,7 @@ class Chain:
             round=request.round,
             transactions=execution.transactions,
             state_root=execution.state_root,
+            receipts_root=execution.receipts_root,
         )
         self._remember(block.hash, execution.for_block(block))
         return block, [tx for tx, _ in execution.dropped]

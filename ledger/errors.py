@@ -31,9 +31,18 @@ class StraitsError(Exception):
         return f"{self.code}{where}: {self.detail}"
 
 
+MAX_ECHO = 200
+
+
 def expected(what: str, came: object) -> str:
-    """Uniform wording for 'expected X, got Y' details."""
-    return f"expected {what}, got {came!r}"
+    """Uniform wording for 'expected X, got Y' details.
+
+    What came is clipped to ``MAX_ECHO`` characters: it may be anything a caller sent.
+    """
+    shown = repr(came)
+    if len(shown) > MAX_ECHO:
+        shown = f"{shown[:MAX_ECHO]}... ({len(shown)} characters)"
+    return f"expected {what}, got {shown}"
 
 
 # --- decoding and configuration -------------------------------------------------------

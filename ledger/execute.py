@@ -19,7 +19,8 @@ transaction that stays, even one a business rule REJECTED, consumes its id.
 
 The State an execution returns still names its parent as head: the block hash depends on
 the state root, so ``Execution.for_block(block)`` stamps it once the block exists;
-``apply_block`` does that itself after checking the header.
+``apply_block`` does that itself after checking the header, the state root and the
+receipts root (``ledger.receipts``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from ledger.errors import (
 from ledger.keys import PublicKey
 from ledger.lsm import OffsettingRun
 from ledger.queue import settle_queues
+from ledger.receipts import receipts_root
 from ledger.rules import apply, rejected
 from ledger.state import QueuedTransfer, State
 from ledger.transaction import Transaction
@@ -101,6 +103,10 @@ class Execution:
     @property
     def state_root(self) -> bytes:
         return self.state.root()
+
+    @property
+    def receipts_root(self) -> bytes:
+        return receipts_root(self.transactions, self.receipts, self.settlements)
 
     def for_block(self, block: Block) -> Execution:
         """The same execution with the block it became recorded as the state's head."""
@@ -255,6 +261,12 @@ def apply_block(state: State, block: Block, *, verify: SignatureCheck) -> Execut
     if header.state_root != root:
         raise InvalidBlockError(
             expected(f"state root {root.hex()}", header.state_root.hex()), field="header.state_root"
+        )
+    sealed = execution.receipts_root
+    if header.receipts_root != sealed:
+        raise InvalidBlockError(
+            expected(f"receipts root {sealed.hex()}", header.receipts_root.hex()),
+            field="header.receipts_root",
         )
     return execution.for_block(block)
 

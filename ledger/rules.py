@@ -113,6 +113,7 @@ def _issue(working: WorkingState, transaction: Transaction) -> int:
             expected(f"total issued to stay within {INT64_MAX}", working.issued + issue.amount),
             field="issue.amount",
         )
+    working.queued_totals.check_credit(working, issue.bank, issue.amount, "issue.amount")
     working.issued += issue.amount
     working.credit(issue.bank, issue.amount)
     return APPLIED
@@ -148,8 +149,12 @@ def _transfer(working: WorkingState, transaction: Transaction) -> int:
             or within_limits(working.day_of(payer.id), transfer.payee, transfer.amount)
         )
     ):
+        working.queued_totals.check_credit(
+            working, transfer.payee, transfer.amount, "transfer.amount"
+        )
         working.pay(payer.id, transfer.payee, transfer.amount, transfer.priority)
         return SETTLED
+    working.queued_totals.check_queue(working, payer.id, transfer.payee, transfer.amount)
     working.enqueue(
         QueuedTransfer(
             transfer_id=transaction.id,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger import statehash
+from ledger.bounds import QueuedTotals
 from ledger.day import (
     CANCELLED,
     BankDay,
@@ -82,6 +83,7 @@ class WorkingState:
         # The liquidity-saving run of this block, if one ran (ledger.queue).
         self.offsetting: OffsettingRun | None = None
         self._days: dict[str, WorkingDay] = {}
+        self.queued_totals = QueuedTotals()
 
     # --- accounts -------------------------------------------------------------------
 
@@ -177,12 +179,14 @@ class WorkingState:
     def enqueue(self, entry: QueuedTransfer) -> None:
         self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id] = entry
         self.queue_changes[entry.seq] = entry
+        self.queued_totals.added(entry)
         self.accumulator = statehash.add(self.accumulator, entry.element())
         self.dirty_payers.add(entry.payer)
 
     def dequeue(self, entry: QueuedTransfer) -> None:
         del self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id]
         self.queue_changes[entry.seq] = None
+        self.queued_totals.removed(entry)
         self.accumulator = statehash.remove(self.accumulator, entry.element())
         self.dirty_payers.add(entry.payer)
 

@@ -25,12 +25,13 @@ class ErrorDetails:
     reason: str
     field: str
     message: str
+    error_id: str = ""  # an INTERNAL error's id, which the node's log also carries
 
 
 def details_of(error: grpc.RpcError) -> ErrorDetails:
     """Reads the rich status of a failed call; reason is empty when the server sent none."""
     call: Any = error
-    reason = field = ""
+    reason = field = error_id = ""
     status = rpc_status.from_call(call)
     if status is not None:
         for holder in status.details:
@@ -38,4 +39,6 @@ def details_of(error: grpc.RpcError) -> ErrorDetails:
                 info = error_details_pb2.ErrorInfo()
                 holder.Unpack(info)
                 reason, field = info.reason, info.metadata.get("field", "")
-    return ErrorDetails(code=call.code(), reason=reason, field=field, message=call.details() or "")
+                error_id = info.metadata.get("error_id", "")
+    return ErrorDetails(code=call.code(), reason=reason, field=field,
+                        message=call.details() or "", error_id=error_id)

@@ -49,12 +49,13 @@ class Engine:
         key: PrivateKey,
         config: ConsensusConfig | None = None,
         last_signed: LastSigned | None = None,
+        abstain_through: int = 0,
     ) -> None:
         self._app = application
         self._chain_id = application.chain_id
         self._identity = identity
         self._config = config or ConsensusConfig()
-        self._signer = Signer(self._chain_id, identity, key, last_signed)
+        self._signer = Signer(self._chain_id, identity, key, last_signed, abstain_through)
         self._counters = Counters()
         self._sync = SyncTracker(self._config)
         self._future = FutureMessages(
@@ -103,6 +104,18 @@ class Engine:
     @property
     def last_signed(self) -> LastSigned | None:
         return self._signer.last
+
+    @property
+    def abstain_through(self) -> int:
+        """Heights at or below this one this validator signs nothing at (see ``Signer``)."""
+        return self._signer.abstain_through
+
+    def abstain_only_through(self, height: int) -> None:
+        """Sign again above ``height``: the runtime has learnt the network's head.
+
+        A plain assignment: the runtime may call it from another thread, and the next
+        signing decision reads it."""
+        self._signer.abstain_through = height
 
     @property
     def prepared(self) -> Prepared | None:

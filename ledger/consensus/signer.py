@@ -6,6 +6,10 @@ Its ``LastSigned`` record also holds the block this validator prepared with the
 PREPARE certificate: QBFT stays safe only if a validator that prepared a block
 reports it in every later ROUND-CHANGE of that height, crash or no crash. The
 runtime persists the record before any message signed under it leaves.
+
+A validator that has lost its record (a wiped or rebuilt store) cannot know what it
+signed before; ``abstain_through`` is a height at or below which the signer signs
+nothing at all, set by the runtime to just past the network's head as peers report it.
 """
 
 from __future__ import annotations
@@ -74,23 +78,36 @@ class LastSigned:
 
 class Signer:
     def __init__(
-        self, chain_id: str, identity: str, key: PrivateKey, last: LastSigned | None
+        self,
+        chain_id: str,
+        identity: str,
+        key: PrivateKey,
+        last: LastSigned | None,
+        abstain_through: int = 0,
     ) -> None:
         self.chain_id = chain_id
         self.identity = identity
         self._key = key
         self.last = last
+        self.abstain_through = abstain_through
 
     def seal(self, block_hash: bytes) -> bytes:
         """The commit seal over ``block_hash`` that a COMMIT carries."""
         return self._key.sign(seal_bytes(self.chain_id, block_hash))
 
     def may_sign(self, height: int, round: int, step: Step) -> bool:
+        if height <= self.abstain_through:
+            return False
         return self.last is None or (height, round, step.value) > self.last.position
 
     def sign(self, payload: pb.Payload, prepared: Prepared | None) -> Signed:
         """Sign and move the record on; raise ``DoubleSignError`` at a spent position."""
         position = (payload.height, payload.round, payload.step)
+        if payload.height <= self.abstain_through:
+            raise DoubleSignError(
+                f"signing nothing through height {self.abstain_through} (no last-signed record);"
+                f" refused {Step(payload.step).name} at height {payload.height}"
+            )
         if self.last is not None and position <= self.last.position:
             if (
                 position == self.last.position

@@ -104,6 +104,10 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def damage(self) -> list[str]:
+        """What a low-level check of the storage itself finds wrong; empty when sound."""
+        return []
+
     def __enter__(self) -> Store:
         return self
 

@@ -369,12 +369,21 @@ class SqliteStore(Store):
         found = []
         for height, block_hash, header, seals in rows:
             sealed = codec.decode(block_pb.Block, seals)
+            carried = tuple(transactions.get(height, ()))
+            decoded = codec.decode(block_pb.BlockHeader, header)
+            if codec.merkle_root([t.id for t in carried]) != decoded.transactions_root:
+                # A stored body changed behind the store's back: never serve the block.
+                raise StoreError(
+                    f"the stored transactions of block {height} no longer make its"
+                    " transactions root: the store is damaged",
+                    field="transactions",
+                )
             found.append(
                 Block(
-                    header=codec.decode(block_pb.BlockHeader, header),
+                    header=decoded,
                     header_bytes=header,
                     hash=block_hash,
-                    transactions=tuple(transactions.get(height, ())),
+                    transactions=carried,
                     seals=tuple(Seal(s.validator, s.signature) for s in sealed.seals),
                 )
             )
@@ -386,6 +395,14 @@ class SqliteStore(Store):
 
     def _record(self, row: tuple) -> TransactionRecord:
         key, body, signature, transaction_id, outcome, reason, detail = row
+        transaction = self._decode(body, signature)
+        if transaction.id != transaction_id:
+            # The row was changed behind the store's back: never serve it as that id.
+            raise StoreError(
+                f"stored transaction {bytes(transaction_id).hex()[:16]} (block"
+                f" {key >> INDEX_BITS}) no longer hashes to its id: the store is damaged",
+                field="transactions",
+            )
         receipt = receipt_pb.Receipt(
             transaction_id=transaction_id, outcome=outcome, reason=reason or "", detail=detail or ""
         )
@@ -399,7 +416,7 @@ class SqliteStore(Store):
         return TransactionRecord(
             key >> INDEX_BITS,
             key & ((1 << INDEX_BITS) - 1),
-            self._decode(body, signature),
+            transaction,
             receipt,
             settlement,
             settled_height,
@@ -475,3 +492,12 @@ class SqliteStore(Store):
     @_locked
     def close(self) -> None:
         self._conn.close()
+
+    @_locked
+    def damage(self) -> list[str]:
+        """SQLite's ``quick_check``: page, record and index structure (not index content)."""
+        try:
+            rows = self._conn.execute("PRAGMA quick_check(20)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [f"quick_check could not run: {exc}"]
+        return [] if rows == [("ok",)] else [str(r[0]) for r in rows]

@@ -7,7 +7,16 @@ with rich details, so no servicer builds a status by hand. A call fails with
 domain ``straits``, metadata ``field``) and, when a field is to blame, a
 ``BadRequest`` naming it. Items of a batch are answered with ``to_error_proto``
 from the same table instead. A request whose bytes do not parse is answered
-INVALID_ARGUMENT (reason ``malformed``), not gRPC's default INTERNAL.
+INVALID_ARGUMENT (reason ``malformed``), not gRPC's default INTERNAL, and one whose
+fields leave their type's range (``services.common.request_fields``: a uint64 past int64, an
+undeclared enum value) INVALID_ARGUMENT (reason ``invalid_request``) naming the field.
+
+Echoed values are clipped (``MAX_ECHO`` characters a message or detail), so a 1 MiB bad
+id cannot swell a status past the metadata limit. Anything else a servicer raises,
+and every error the table maps to INTERNAL, leaves as INTERNAL with an error id
+(ErrorInfo metadata ``error_id``, also in the message) that the node's log carries
+next to the traceback: the client learns nothing of the node's insides, the operator
+finds the failure from what the client reports.
 
 The codes follow gRPC's guidance: INVALID_ARGUMENT whatever the state,
 FAILED_PRECONDITION when the state refuses it, ALREADY_EXISTS for a repeat,
@@ -19,6 +28,8 @@ UNAVAILABLE when retrying later may succeed.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -32,6 +43,7 @@ from straits.common.v1 import common_pb2 as common_pb
 
 from ledger import errors as core
 from services.common.handlers import wrap_handler
+from services.common.request_fields import field_violation
 from wire.errors import (
     AccessDeniedError,
     BadCertificateError,
@@ -54,6 +66,16 @@ __all__ = [
     "OverloadedError",
     "UnavailableError",
 ]
+
+log = logging.getLogger(__name__)
+
+MAX_ECHO = 1024
+
+
+class InternalError(core.StraitsError):
+    """What a client is told of an exception the node did not expect (details in its log)."""
+
+    code = "internal"
 
 
 S = grpc.StatusCode
@@ -97,6 +119,7 @@ STATUS_CODES: dict[type[core.StraitsError], grpc.StatusCode] = {
     DuplicateRequestError: S.ALREADY_EXISTS,
     OverloadedError: S.RESOURCE_EXHAUSTED,
     UnavailableError: S.UNAVAILABLE,
+    InternalError: S.INTERNAL,
 }
 
 
@@ -114,18 +137,30 @@ def _rpc_code(code: grpc.StatusCode) -> int:
     return int(code.value[0])
 
 
-def to_rpc_status(error: core.StraitsError) -> grpc.Status:
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def to_rpc_status(error: core.StraitsError, error_id: str = "") -> grpc.Status:
     """The status a call fails with: code, message, and ErrorInfo/BadRequest details."""
     code = status_code_of(error)
     info = error_details_pb2.ErrorInfo(reason=error.code, domain=DOMAIN)
     details = [info]
+    message = clip(str(error))
+    if error_id:
+        info.metadata["error_id"] = error_id
+        message += f" (error id {error_id})"
     if error.field:
-        info.metadata["field"] = error.field
+        field = clip(error.field, 200)
+        info.metadata["field"] = field
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=error.field, description=error.detail
+                        field=field, description=clip(error.detail)
                     )
                 ]
             )
@@ -136,7 +171,7 @@ def to_rpc_status(error: core.StraitsError) -> grpc.Status:
         holder.Pack(detail)
         packed.append(holder)
     return rpc_status.to_status(
-        status_pb2.Status(code=_rpc_code(code), message=str(error), details=packed)
+        status_pb2.Status(code=_rpc_code(code), message=message, details=packed)
     )
 
 
@@ -145,13 +180,13 @@ def to_error_proto(error: core.StraitsError) -> common_pb.Error:
     return common_pb.Error(
         status_code=_rpc_code(status_code_of(error)),
         reason=error.code,
-        field=error.field or "",
-        detail=error.detail,
+        field=clip(error.field or "", 200),
+        detail=clip(error.detail),
     )
 
 
-def abort(context: grpc.ServicerContext, error: core.StraitsError) -> NoReturn:
-    context.abort_with_status(to_rpc_status(error))
+def abort(context: grpc.ServicerContext, error: core.StraitsError, error_id: str = "") -> NoReturn:
+    context.abort_with_status(to_rpc_status(error, error_id))
     # grpc's abort always raises; this line only tells type checkers so.
     raise RuntimeError("abort_with_status returned")
 
@@ -181,6 +216,10 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 def _decoded(request: Any) -> Any:
     if isinstance(request, _Undecodable):
         raise request.error
+    violation = field_violation(request)
+    if violation is not None:
+        field, detail = violation
+        raise InvalidRequestError(detail, field=field)
     return request
 
 
@@ -189,27 +228,45 @@ def _decoded_stream(requests: Iterator[Any]) -> Iterator[Any]:
         yield _decoded(request)
 
 
-def _translating(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
-    def requests_of(request: Any) -> Any:
-        return _decoded_stream(request) if isinstance(request, Iterator) else _decoded(request)
+def _fail(context: grpc.ServicerContext, error: Exception, method: str) -> NoReturn:
+    if context.code() is not None:
+        # An abort already in flight (grpc raises to unwind it): let it leave as it is.
+        raise error
+    if isinstance(error, core.StraitsError) and status_code_of(error) != S.INTERNAL:
+        abort(context, error)
+    error_id = secrets.token_hex(8)
+    log.error("error id %s: %s failed", error_id, method, exc_info=error)
+    if not isinstance(error, core.StraitsError):
+        error = InternalError("the node failed to answer; its log has the details")
+    abort(context, error, error_id)
 
-    if streaming:
 
-        def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+def _translating(method: str) -> Callable[[Callable[..., Any], bool], Callable[..., Any]]:
+    def guard(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
+        def requests_of(request: Any) -> Any:
+            if isinstance(request, Iterator):
+                return _decoded_stream(request)
+            return _decoded(request)
+
+        if streaming:
+
+            def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                try:
+                    yield from behavior(requests_of(request), context)
+                except Exception as error:
+                    _fail(context, error, method)
+
+            return stream
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
             try:
-                yield from behavior(requests_of(request), context)
-            except core.StraitsError as error:
-                abort(context, error)
+                return behavior(requests_of(request), context)
+            except Exception as error:
+                _fail(context, error, method)
 
-        return stream
+        return unary
 
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return behavior(requests_of(request), context)
-        except core.StraitsError as error:
-            abort(context, error)
-
-    return unary
+    return guard
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
@@ -223,5 +280,9 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        return wrap_handler(handler, _translating, _tolerant(handler.request_deserializer))
+        return wrap_handler(
+            handler,
+            _translating(handler_call_details.method),
+            _tolerant(handler.request_deserializer),
+        )
 

@@ -5,7 +5,12 @@ A bank or central-bank node streams committed blocks from one validator at a tim
 accepted (height and parent hash, starting from the genesis hash), its header's
 transactions root must match the listed transaction ids (a bank's view is redacted
 but lists every id), every transaction it does carry must hash to one of those ids,
-and it must carry a quorum of valid commit seals from the validator set. The set
+and it must carry a quorum of valid commit seals from the validator set. The receipts
+and queue settlements served must be the ones the header's ``receipts_root`` seals
+(``ledger.receipts``): a whole view (the central bank's) must carry every transaction
+with its receipt, and a redacted one (a bank's) must place each receipt it shows at
+its transaction's sealed leaf. A listed id this participant signed itself (``own``)
+must be carried, so a validator cannot hide the outcome of one of its payments. The set
 comes from ``GetHead``; when seals fall short it is fetched again once, since a
 validator-set change may have taken effect (a bank cannot see that transaction).
 A stream that fails or serves a bad block is dropped and the next validator is
@@ -24,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -36,6 +41,7 @@ from ledger import codec
 from ledger.block import Block, Seal, verify_seals
 from ledger.errors import InvalidBlockError, QuorumError, StraitsError, expected
 from ledger.keys import PublicKey
+from ledger.receipts import check_redacted, check_whole
 from ledger.transaction import Transaction
 from services.participant.upstream import Upstream
 
@@ -64,8 +70,14 @@ def check_view(
     height: int,
     parent_hash: bytes,
     validators: Mapping[str, PublicKey],
+    whole: bool = False,
+    own: Callable[[Sequence[bytes]], Collection[bytes]] = lambda ids: (),
 ) -> FollowedBlock:
-    """The block of ``view`` if it is the final successor of ``parent_hash``; else raises."""
+    """The block of ``view`` if it is the final successor of ``parent_hash``; else raises.
+
+    ``whole``: this participant sees every transaction, so a redacted view is refused.
+    ``own``: which of the listed ids this participant signed (it must be shown them).
+    """
     header = codec.decode(block_pb.BlockHeader, view.block.header)
     if header.chain_id != chain_id:
         raise InvalidBlockError(
@@ -100,6 +112,28 @@ def check_view(
         tuple(Seal(s.validator, s.signature) for s in view.block.seals),
     )
     verify_seals(sealed, validators)
+    if whole or not view.redacted:
+        if view.redacted:
+            raise InvalidBlockError(expected("a whole block", "a redacted view"), field="redacted")
+        check_whole(
+            header.receipts_root, ids, transactions, view.receipts, view.queue_settlements
+        )
+    else:
+        check_redacted(
+            header.receipts_root,
+            ids,
+            [bytes(h) for h in view.receipt_hashes],
+            transactions,
+            view.receipts,
+            view.queue_settlements,
+        )
+    shown = {t.id for t in transactions}
+    hidden = [i for i in own(ids) if i not in shown]
+    if hidden:
+        raise InvalidBlockError(
+            expected("every transaction this participant signed", f"{len(hidden)} withheld"),
+            field="block.transactions",
+        )
     receipts = {bytes(r.transaction_id): r for r in view.receipts}
     return FollowedBlock(
         height,
@@ -120,8 +154,12 @@ class Follower:
         height: int,
         last_hash: bytes,
         on_block: Callable[[FollowedBlock], None],
+        whole: bool = False,
+        own: Callable[[Sequence[bytes]], Collection[bytes]] = lambda ids: (),
     ) -> None:
         self._upstream = upstream
+        self._whole = whole
+        self._own = own
         self._chain_id = chain_id
         self._height = height
         self._hash = last_hash
@@ -232,6 +270,8 @@ class Follower:
                 height=self._height + 1,
                 parent_hash=self._hash,
                 validators=self._validators,
+                whole=self._whole,
+                own=self._own,
             )
 
         try:

@@ -108,6 +108,8 @@ class ParticipantNode:
 
     # Whether the metrics endpoint counts payments (a bank's, not the central bank's).
     exports_payments = False
+    # Whether validators serve this participant whole blocks (the central bank's role).
+    sees_whole_blocks = False
 
     def __init__(self, config: NodeConfig, settings: ParticipantSettings | None = None) -> None:
         self.config = config
@@ -155,6 +157,8 @@ class ParticipantNode:
             height=height,
             last_hash=bytes(last_hash),  # type: ignore[arg-type]
             on_block=self._apply,
+            whole=self.sees_whole_blocks,
+            own=self.outbox.known,
         )
         self.server, self.port = create_server(config.server_settings, self._services())
         self._stopping = threading.Event()

@@ -147,6 +147,16 @@ class Outbox:
     def by_id(self, tx_id: bytes) -> Entry | None:
         return self._one("tx_id=?", tx_id)
 
+    def known(self, tx_ids: Sequence[bytes]) -> set[bytes]:
+        """Those of ``tx_ids`` this node signed."""
+        found: set[bytes] = set()
+        for chunk in chunks(tx_ids):
+            rows = self._db.query(
+                f"SELECT tx_id FROM outbox WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update(bytes(r[0]) for r in rows)
+        return found
+
     def _one(self, where: str, key: object) -> Entry | None:
         rows = self._db.query(f"SELECT {_COLUMNS} FROM outbox WHERE {where}", (key,))
         return self._entry(rows[0]) if rows else None

@@ -19,15 +19,15 @@ from straits.validator.v1 import validator_pb2_grpc as validator_grpc
 
 from ledger import genesis as genesis_file
 from ledger.block import Block
-from ledger.chain import Chain
 from ledger.consensus import ConsensusConfig, Engine, LastSigned
+from ledger.errors import StoreError
 from ledger.genesis import Parameters
 from ledger.keys import PrivateKey
 from ledger.state import State
-from ledger.store.sqlite import SqliteStore
 from ledger.verifier import BatchVerifier
 from services.common.config import NodeConfig
 from services.common.server import Service, create_server
+from services.validator.abstention import EVERY_HEIGHT, Abstention
 from services.validator.admission import Admitter
 from services.validator.commits import CommitFeed
 from services.validator.intake import Intake
@@ -37,6 +37,7 @@ from services.validator.mempool import Mempool
 from services.validator.metrics import start_validator_metrics
 from services.validator.peers import Peers
 from services.validator.servicers import ConsensusServicer, ValidatorServicer
+from services.validator.store_check import open_checked
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,14 @@ class ValidatorNode:
         genesis = genesis_file.load(config.genesis)
         key = PrivateKey.load(config.ledger_key)
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = store = SqliteStore(config.data_dir / "ledger.db")
         self.verifier = verifier = BatchVerifier().start()
-        self.chain = chain = Chain(store, State.genesis(genesis), verifier)
+        try:
+            self.store, self.chain = store, chain = open_checked(
+                config.id, config.data_dir / "ledger.db", State.genesis(genesis), verifier
+            )
+        except StoreError:
+            verifier.close()
+            raise
         self.mempool = mempool = Mempool(settings.mempool_capacity)
         self.peers = peers = Peers(config.peers, config.tls)
         record = store.load_last_signed()
@@ -95,6 +101,12 @@ class ValidatorNode:
             key=key,
             config=consensus_config(genesis.parameters, settings.tick_seconds),
             last_signed=last_signed,
+            abstain_through=0 if last_signed else EVERY_HEIGHT,
+        )
+        self.abstention = (
+            None
+            if last_signed
+            else Abstention(self.engine, config.peers, config.tls, chain.head().height)
         )
         self.feed = feed = CommitFeed(store)
         self.driver = driver = Driver(
@@ -147,6 +159,8 @@ class ValidatorNode:
         self.server.start()
         peers.start()
         driver.start()
+        if self.abstention is not None:
+            self.abstention.start()
         log.info(
             "validator %s listening on port %d at height %d",
             config.id,
@@ -166,6 +180,8 @@ class ValidatorNode:
         self._running = False
         if self.metrics is not None:
             self.metrics.stop()
+        if self.abstention is not None:
+            self.abstention.stop()
         self.feed.close()
         self.server.stop(self.settings.grace_seconds).wait()
         self.intake.stop()

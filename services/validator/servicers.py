@@ -22,6 +22,7 @@ from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 from ledger.block import Block
 from ledger.chain import Chain
 from ledger.errors import expected
+from ledger.receipts import leaves
 from ledger.roles import Role
 from ledger.state import State
 from ledger.store import Store
@@ -93,6 +94,9 @@ def block_view(committed: Committed, caller: Caller, store: Store) -> pb.BlockVi
         return view
     mine = {t.id for t in block.transactions if involves(t, caller.participant_id)}
     view.redacted = True
+    view.receipt_hashes.extend(
+        leaves(block.transactions, committed.receipts, committed.settlements)
+    )
     view.block.header = proto.header
     view.block.seals.extend(proto.seals)
     view.block.transactions.extend(t.to_proto() for t in block.transactions if t.id in mine)
@@ -144,6 +148,10 @@ class ValidatorServicer(pb_grpc.ValidatorServiceServicer):
     ) -> pb.GetTransactionResponse:
         caller = caller_of(context)
         tx_id = bytes(request.transaction_id)
+        if len(tx_id) != 32:
+            raise InvalidRequestError(
+                expected("a 32-byte transaction id", f"{len(tx_id)} bytes"), field="transaction_id"
+            )
         record = self._store.transaction(tx_id)
         pending = None if record is not None else self._mempool.get(tx_id)
         if pending is not None:

@@ -125,6 +125,7 @@ class ToyChain:
             round=request.round,
             transactions=chosen,
             state_root=b"",
+            receipts_root=b"",
         )
         return blocks.build(
             chain_id=self.chain_id,
@@ -135,4 +136,5 @@ class ToyChain:
             round=request.round,
             transactions=chosen,
             state_root=self.state.apply(draft).root(),
+            receipts_root=b"",
         )

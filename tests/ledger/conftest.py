@@ -137,6 +137,7 @@ class Chain:
             round=0,
             transactions=execution.transactions,
             state_root=execution.state_root,
+            receipts_root=execution.receipts_root,
         )
         return block, execution.for_block(block)
 

@@ -20,6 +20,7 @@ def rebuilt(chain: Chain, block: blocks.Block, **changes) -> blocks.Block:
         "round": block.header.round,
         "transactions": block.transactions,
         "state_root": block.header.state_root,
+        "receipts_root": block.header.receipts_root,
     }
     fields.update(changes)
     return blocks.build(**fields)

@@ -100,6 +100,7 @@ def sample_block() -> block.Block:
         round=1,
         transactions=txs,
         state_root=hashlib.sha256(b"state after block 7").digest(),
+        receipts_root=hashlib.sha256(b"receipts of block 7").digest(),
     )
     seals = [
         block.make_seal(samples.CHAIN_ID, built.hash, f"validator-{n}", samples.validator_key(n))
@@ -184,6 +185,7 @@ def state_root_vectors() -> Vectors:
                 "height": chain.state.height,
                 "block_hash": chain.blocks[-1].hash.hex(),
                 "state_root": chain.state.root().hex(),
+                "receipts_root": chain.blocks[-1].header.receipts_root.hex(),
                 "balances": dict(sorted(chain.state.balances.items())),
                 "outcomes": [r.outcome for r in execution.receipts],
                 "queue_settlements": [s.transfer_id.hex() for s in execution.settlements],

@@ -148,5 +148,6 @@ def simple_block(**header: object) -> block.Block:
         "round": 0,
         "transactions": [],
         "state_root": bytes(32),
+        "receipts_root": bytes(32),
     }
     return block.build(**{**fields, **header})

@@ -52,7 +52,8 @@ WATCH_POLL_S = 1.0
 def _page_token(token: str) -> int:
     if not token:
         return 0
-    if not token.isdigit():
+    # isdigit also holds for other scripts' digits; a token is ASCII and fits int64.
+    if not (len(token) <= 19 and token.isascii() and token.isdigit() and int(token) < 2**63):
         raise InvalidRequestError(
             expected("a page token from a previous answer", token), field="page_token"
         )

@@ -38,6 +38,8 @@ CENTRAL_BANK_SERVICE = "straits.central_bank.v1.CentralBankService"
 
 
 class CentralBankNode(ParticipantNode):
+    sees_whole_blocks = True
+
     def _setup(self, db: NodeDb) -> None:
         self._db = db
 
