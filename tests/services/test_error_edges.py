@@ -21,8 +21,8 @@ from straits.validator.v1 import validator_pb2_grpc as validator_grpc
 from clients.sdk import ApiError
 from ledger.errors import StoreError
 from ledger.transaction import INT64_MAX
-from services.common.errors import ErrorDetails, details_of
 from tests.bank.network import Network, running_network
+from wire.status import ErrorDetails, details_of
 
 BIG_ECHO = 4096  # an error message may say what came, but never much more than this
 
