@@ -12,11 +12,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import governance, load, network, nodes, payments, validators
+from clients.cli.commands import (
+    ceremony,
+    governance,
+    health,
+    load,
+    network,
+    nodes,
+    payments,
+    validators,
+)
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 
-COMMANDS = (network, nodes, payments, governance, validators, load)
+COMMANDS = (network, ceremony, nodes, health, payments, governance, validators, load)
 
 
 def build_parser() -> argparse.ArgumentParser:
