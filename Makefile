@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus
+.PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus \
+	container-tools image image-base wheels
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -65,6 +66,42 @@ bench-core: setup
 
 vectors: setup
 	$(PY) -m tests.vectors.regenerate
+
+# --- Containers: the image built here without any container registry -------------------
+# A minimal Debian made by mmdebstrap from Debian's packages is imported into podman as
+# the base; the wheels come from the host's pip. deploy/image/containers.conf gives
+# podman its runtime (runc) and ulimits it can set under this machine's limits.
+IMAGE ?= localhost/straits:latest
+BASE_IMAGE ?= localhost/straits-base:bookworm
+DEBIAN_SUITE ?= bookworm
+export CONTAINERS_CONF := $(CURDIR)/deploy/image/containers.conf
+WHEELS := deploy/image/wheels
+
+container-tools:
+	@command -v podman >/dev/null && command -v runc >/dev/null && \
+		command -v mmdebstrap >/dev/null && [ -x /usr/lib/cni/dnsname ] || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			podman runc mmdebstrap containernetworking-plugins \
+			golang-github-containernetworking-plugin-dnsname; }
+
+image-base: container-tools
+	@podman image exists $(BASE_IMAGE) || { \
+		mmdebstrap --quiet --variant=essential --include=python3,python3-venv,libstdc++6 $(DEBIAN_SUITE) - \
+			| podman import --quiet - $(BASE_IMAGE); }
+
+$(WHEELS)/.stamp: requirements.txt $(STAMP)
+	sed -n '1,/^# Build and test/p' requirements.txt | grep -v -e '^#' -e '^matplotlib' \
+		> $(WHEELS)/runtime.txt
+	grep '^grpcio-tools==' requirements.txt >> $(WHEELS)/runtime.txt
+	$(PY) -m pip wheel -q --only-binary=:all: -w $(WHEELS) -r $(WHEELS)/runtime.txt
+	touch $@
+
+wheels: $(WHEELS)/.stamp
+
+image: setup image-base wheels
+	podman build --quiet --format docker --network host --build-arg BASE=$(BASE_IMAGE) \
+		--build-arg PIP_NO_INDEX=1 -t $(IMAGE) .
 
 clean:
 	rm -rf gen $(VENV) .pytest_cache
