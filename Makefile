@@ -7,7 +7,7 @@ PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
 .PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus \
-	container-tools image image-base wheels
+	deploy-tools container-tools image image-base image-prometheus wheels
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -28,10 +28,10 @@ $(GEN_STAMP): $(PROTOS) $(STAMP)
 
 gen: $(GEN_STAMP)
 
-test: setup prometheus
+test: setup prometheus deploy-tools
 	$(PY) -m pytest
 
-test-fast: setup prometheus
+test-fast: setup prometheus deploy-tools
 	$(PY) -m pytest -m "not slow"
 
 # The Prometheus server and promtool from Debian's packages (tests/metrics runs them);
@@ -67,6 +67,21 @@ bench-core: setup
 vectors: setup
 	$(PY) -m tests.vectors.regenerate
 
+# The offline checks of deploy/ (compose schema, kubernetes-validate) and the container
+# network test: Python tools in the venv, kubectl (Debian's kubernetes-client where no
+# kubectl is installed) to render the kustomization.
+DEPLOY_STAMP := $(VENV)/.deploy-tools
+
+$(DEPLOY_STAMP): requirements-deploy.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements-deploy.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_STAMP)
+	@command -v kubectl >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			kubernetes-client; }
+
 # --- Containers: the image built here without any container registry -------------------
 # A minimal Debian made by mmdebstrap from Debian's packages is imported into podman as
 # the base; the wheels come from the host's pip. deploy/image/containers.conf gives
@@ -98,6 +113,17 @@ $(WHEELS)/.stamp: requirements.txt $(STAMP)
 	touch $@
 
 wheels: $(WHEELS)/.stamp
+
+# Prometheus for the compose network, from Debian's package the same way.
+PROMETHEUS_IMAGE ?= localhost/straits-prometheus:latest
+
+image-prometheus: container-tools
+	@podman image exists $(PROMETHEUS_IMAGE) || { \
+		mmdebstrap --quiet --variant=essential --include=prometheus \
+			--customize-hook='mkdir -p "$$1/prometheus" && chown 65534:65534 "$$1/prometheus"' \
+			$(DEBIAN_SUITE) - \
+		| podman import --quiet --change 'USER 65534:65534' --change 'WORKDIR /prometheus' \
+			--change 'ENTRYPOINT ["/usr/bin/prometheus"]' - $(PROMETHEUS_IMAGE); }
 
 image: setup image-base wheels
 	podman build --quiet --format docker --network host --build-arg BASE=$(BASE_IMAGE) \
