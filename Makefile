@@ -8,7 +8,7 @@ GEN_STAMP := gen/.stamp
 
 .PHONY: setup gen test test-fast lint run bench bench-core soak vectors clean prometheus \
 	deploy-tools container-tools image image-base image-prometheus wheels \
-	test-deploy
+	test-deploy test-partition
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -134,6 +134,15 @@ image: setup image-base wheels
 # killed and restarted, state roots compared; removes all it made. Minutes: not in test.
 test-deploy: setup deploy-tools image image-prometheus
 	STRAITS_CONTAINER_TESTS=1 $(PY) -m pytest -x tests/deploy/test_container_network.py
+
+# Hosts in their own network namespaces joined by a bridge, links cut and healed with
+# nftables: the proposer isolated, a 2|2 split, a bank cut off, 5 % loss. Needs root.
+test-partition: setup
+	@command -v nft >/dev/null && command -v ip >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			nftables iproute2; }
+	STRAITS_NETNS_TESTS=1 $(PY) -m pytest -x tests/hosts
 
 clean:
 	rm -rf gen $(VENV) .pytest_cache
