@@ -181,6 +181,11 @@ def test_a_bundle_for_a_genesis_without_the_hosts_key_is_refused(
     assert status == 1 and not (tmp_path / "bundles").exists()
 
 
+def test_the_health_check_fails_for_a_node_that_is_not_serving(ceremony: Ceremony) -> None:
+    config = ceremony.host("validator-1") / "node.toml"
+    assert main(["health", "--config", str(config), "--timeout", "0.5"]) == 1
+
+
 @pytest.fixture
 def running(ceremony: Ceremony) -> Iterator[Launcher]:
     # The launcher's index, naming each host's node.toml; health checked as the regulator.
@@ -216,3 +221,6 @@ def test_nodes_from_the_bundles_settle_a_payment(ceremony: Ceremony, running: La
         payment = BankClient(bank_a).send("bank-b", 12_500, wait=True)
         assert payment.status == pb.PAYMENT_STATUS_SETTLED, payment
         assert BankClient(bank_a).balance().balance == 37_500
+    for node in NODES:  # the check the image's HEALTHCHECK and the probes run
+        assert main(["health", "--config", str(ceremony.host(node) / "node.toml"),
+                     "--timeout", "10"]) == 0, node
