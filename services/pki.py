@@ -151,7 +151,7 @@ def _name(common_name: str, organisation: str) -> x509.Name:
     ])
 
 
-def _general_name(host: str) -> x509.GeneralName:
+def general_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
@@ -231,7 +231,7 @@ class CertificateAuthority:
             NameOID.ORGANIZATION_NAME)[0].value
         start = not_before if not_before is not None else now - dt.timedelta(minutes=5)
         alt_names = [x509.UniformResourceIdentifier(identity.uri)]
-        alt_names += [_general_name(h) for h in hosts]
+        alt_names += [general_name(h) for h in hosts]
         return (
             x509.CertificateBuilder()
             .subject_name(_name(name or identity.participant_id, str(organisation)))

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ledger.errors import BadKeyError, expected
 from ledger.keys import PrivateKey, PublicKey
 from services.errors import BadCertificateError, ConfigError
-from services.pki import DEFAULT_HOSTS, Identity, Role, _general_name
+from services.pki import DEFAULT_HOSTS, Identity, Role, general_name
 
 REQUEST_FILE = "request.json"
 LEDGER_KEY_FILE = "ledger.key"
@@ -160,6 +160,9 @@ def generate_keys(directory: Path, identity: Identity, *, name: str, address: st
     host of ``address``. Refuses a directory that already holds keys, so a second run
     never replaces keys a network may already trust.
     """
+    if identity.role in NODE_ROLES and not address:
+        raise ConfigError(expected(f"the address peers reach {identity.participant_id} at "
+                                   "(host:port)", "none"), field="address")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for file in (LEDGER_KEY_FILE, TLS_KEY_FILE, REQUEST_FILE):
@@ -177,7 +180,7 @@ def generate_keys(directory: Path, identity: Identity, *, name: str, address: st
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.UniformResourceIdentifier(identity.uri)]
-                + [_general_name(h) for h in all_hosts]),
+                + [general_name(h) for h in all_hosts]),
             critical=False)
         .sign(tls_key, hashes.SHA256())
     )

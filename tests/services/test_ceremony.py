@@ -169,6 +169,12 @@ def test_a_host_never_replaces_its_keys(ceremony: Ceremony) -> None:
     assert (ceremony.host("bank-a") / "ledger.key").read_bytes() == before
 
 
+def test_a_node_without_an_address_is_refused_before_any_key_is_made(tmp_path: Path) -> None:
+    assert main(["keys", "generate", "--dir", str(tmp_path / "v9"), "--id", "validator-9",
+                 "--role", "validator"]) == 1
+    assert not (tmp_path / "v9").exists()
+
+
 def test_a_bundle_for_a_genesis_without_the_hosts_key_is_refused(
         ceremony: Ceremony, tmp_path: Path) -> None:
     outsider = tmp_path / "outsider"
