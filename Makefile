@@ -7,7 +7,8 @@ PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
 .PHONY: setup gen test test-fast lint run bench bench-core bench-lsm soak soak-network vectors \
-	clean prometheus chromium dashboards
+	clean prometheus chromium dashboards deploy-tools container-tools image image-base \
+	image-prometheus wheels test-deploy test-partition
 
 setup: $(STAMP) $(GEN_STAMP)
 
@@ -28,10 +29,10 @@ $(GEN_STAMP): $(PROTOS) $(STAMP)
 
 gen: $(GEN_STAMP)
 
-test: setup prometheus chromium
+test: setup prometheus chromium deploy-tools
 	$(PY) -m pytest
 
-test-fast: setup prometheus chromium
+test-fast: setup prometheus chromium deploy-tools
 	$(PY) -m pytest -m "not slow"
 
 # The Prometheus server and promtool from Debian's packages (tests/metrics runs them);
@@ -87,6 +88,82 @@ bench-lsm: setup
 
 vectors: setup
 	$(PY) -m tests.vectors.regenerate
+
+# The offline checks of deploy/ (compose schema, kubernetes-validate) and the container
+# network test: Python tools in the venv, kubectl (Debian's kubernetes-client where no
+# kubectl is installed) to render the kustomization.
+DEPLOY_STAMP := $(VENV)/.deploy-tools
+
+$(DEPLOY_STAMP): requirements-deploy.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements-deploy.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_STAMP)
+	@command -v kubectl >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			kubernetes-client; }
+
+# --- Containers: the image built here without any container registry -------------------
+# A minimal Debian made by mmdebstrap from Debian's packages is imported into podman as
+# the base; the wheels come from the host's pip. deploy/image/containers.conf gives
+# podman its runtime (runc) and ulimits it can set under this machine's limits.
+IMAGE ?= localhost/straits:latest
+BASE_IMAGE ?= localhost/straits-base:bookworm
+DEBIAN_SUITE ?= bookworm
+export CONTAINERS_CONF := $(CURDIR)/deploy/image/containers.conf
+WHEELS := deploy/image/wheels
+
+container-tools:
+	@command -v podman >/dev/null && command -v runc >/dev/null && \
+		command -v mmdebstrap >/dev/null && [ -x /usr/lib/cni/dnsname ] || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			podman runc mmdebstrap containernetworking-plugins \
+			golang-github-containernetworking-plugin-dnsname; }
+
+image-base: container-tools
+	@podman image exists $(BASE_IMAGE) || { \
+		mmdebstrap --quiet --variant=essential --include=python3,python3-venv,libstdc++6 $(DEBIAN_SUITE) - \
+			| podman import --quiet - $(BASE_IMAGE); }
+
+$(WHEELS)/.stamp: requirements.txt $(STAMP)
+	sed -n '1,/^# Build and test/p' requirements.txt | grep -v -e '^#' -e '^matplotlib' \
+		> $(WHEELS)/runtime.txt
+	grep '^grpcio-tools==' requirements.txt >> $(WHEELS)/runtime.txt
+	$(PY) -m pip wheel -q --only-binary=:all: -w $(WHEELS) -r $(WHEELS)/runtime.txt
+	touch $@
+
+wheels: $(WHEELS)/.stamp
+
+# Prometheus for the compose network, from Debian's package the same way.
+PROMETHEUS_IMAGE ?= localhost/straits-prometheus:latest
+
+image-prometheus: container-tools
+	@podman image exists $(PROMETHEUS_IMAGE) || { \
+		mmdebstrap --quiet --variant=essential --include=prometheus \
+			--customize-hook='mkdir -p "$$1/prometheus" && chown 65534:65534 "$$1/prometheus"' \
+			$(DEBIAN_SUITE) - \
+		| podman import --quiet --change 'USER 65534:65534' --change 'WORKDIR /prometheus' \
+			--change 'ENTRYPOINT ["/usr/bin/prometheus"]' - $(PROMETHEUS_IMAGE); }
+
+image: setup image-base wheels
+	podman build --quiet --format docker --network host --build-arg BASE=$(BASE_IMAGE) \
+		--build-arg PIP_NO_INDEX=1 -t $(IMAGE) .
+
+# The compose network run by podman from the image: payments, a validator container
+# killed and restarted, state roots compared; removes all it made. Minutes: not in test.
+test-deploy: setup deploy-tools image image-prometheus
+	STRAITS_CONTAINER_TESTS=1 $(PY) -m pytest -x tests/deploy/test_container_network.py
+
+# Hosts in their own network namespaces joined by a bridge, links cut and healed with
+# nftables: the proposer isolated, a 2|2 split, a bank cut off, 5 % loss. Needs root.
+test-partition: setup
+	@command -v nft >/dev/null && command -v ip >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			nftables iproute2; }
+	STRAITS_NETNS_TESTS=1 $(PY) -m pytest -x tests/hosts
 
 clean:
 	rm -rf gen $(VENV) .pytest_cache

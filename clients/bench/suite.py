@@ -3,7 +3,8 @@
 The core sections (signature verifier against a single-thread loop; apply + store on
 one core; the liquidity-saving mechanism) and then the network sections (real
 processes: 1, 4 and 7 validators), all on the same machine in the same run, so the
-ratios between them are the headline; last, the memory of a validator holding a million payments.
+ratios between them are the headline; then finality with validators 20 and 50 ms apart
+(delaying relays); last, the memory of a validator holding a million payments.
 Prints one table and writes ``bench/results.json`` and the charts in ``bench/``.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clients.bench import core, lsm, memory, network
+from clients.bench import core, lsm, memory, network, wan
 
 OUTPUT = Path("bench/results.json")
 
 
 def main() -> None:
-    sections = {**core.SECTIONS, "lsm": lsm.run, "network": network.run, "memory": memory.run}
+    sections = {**core.SECTIONS, "lsm": lsm.run, "network": network.run, "wan": wan.run,
+                "memory": memory.run}
     core.main(sections, OUTPUT, "make bench")
 
 

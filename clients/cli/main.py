@@ -19,13 +19,24 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from clients.cli.commands import chain, day, governance, iso, load, network, payments, validators
+from clients.cli.commands import (
+    chain,
+    day,
+    governance,
+    health,
+    iso,
+    load,
+    network,
+    payments,
+    validators,
+)
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 from services import run as nodes
-from services.network import pki_commands
+from services.network.ceremony import commands as ceremony
 
-COMMANDS = (network, nodes, pki_commands, payments, iso, day, governance, validators, chain, load)
+COMMANDS = (network, ceremony, nodes, health, payments, iso, day, governance, validators,
+            chain, load)
 USAGE_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 70, 130
 
 

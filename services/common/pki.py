@@ -143,7 +143,7 @@ def _name(common_name: str, organisation: str) -> x509.Name:
     ])
 
 
-def _general_name(host: str) -> x509.GeneralName:
+def general_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
@@ -203,13 +203,28 @@ class CertificateAuthority:
         ``not_before`` defaults to five minutes before ``now`` to absorb clock skew.
         """
         key = ec.generate_private_key(ec.SECP256R1())
-        public = key.public_key()
+        certificate = self.certify(identity, key.public_key(), now=now, name=name, hosts=hosts,
+                                   valid_for=valid_for, not_before=not_before)
+        return Credential(certificate, key)
+
+    def certify(
+        self,
+        identity: Identity,
+        public: ec.EllipticCurvePublicKey,
+        *,
+        now: dt.datetime,
+        name: str = "",
+        hosts: tuple[str, ...] = DEFAULT_HOSTS,
+        valid_for: dt.timedelta = LEAF_VALIDITY,
+        not_before: dt.datetime | None = None,
+    ) -> x509.Certificate:
+        """A certificate for a key held elsewhere (a certificate request signed on its host)."""
         organisation = self.certificate.subject.get_attributes_for_oid(
             NameOID.ORGANIZATION_NAME)[0].value
         start = not_before if not_before is not None else now - dt.timedelta(minutes=5)
         alt_names = [x509.UniformResourceIdentifier(identity.uri)]
-        alt_names += [_general_name(h) for h in hosts]
-        certificate = (
+        alt_names += [general_name(h) for h in hosts]
+        return (
             x509.CertificateBuilder()
             .subject_name(_name(name or identity.participant_id, str(organisation)))
             .issuer_name(self.certificate.subject)
@@ -240,7 +255,6 @@ class CertificateAuthority:
             )
             .sign(self.credential.key, hashes.SHA256())
         )
-        return Credential(certificate, key)
 
     def verify(self, certificate: x509.Certificate, *, now: dt.datetime) -> Identity:
         """Checks that this CA signed ``certificate`` and that it is valid at ``now``."""

@@ -1,8 +1,10 @@
-"""``straits pki``: what the holder of the network CA's key does after set-up.
+"""``straits pki revoke``: the holder of the network CA's key takes certificates back.
 
-``straits pki revoke --dir NETWORK CERT...`` adds certificates to the CA's revocation
-list (``pki/revoked.crl``); every node of the network reloads the list within a second
-and refuses the revoked certificates from then on, no restart needed.
+``straits pki revoke --ca-dir DIR CERT...`` adds certificates to the CA's revocation list
+(``revoked.crl`` beside ``ca.crt`` and ``ca.key``; for a local network ``DIR`` is its
+``pki/``). Every node whose config names that list reloads it within a second and
+refuses the revoked certificates from then on, no restart needed; on separate hosts the
+file is copied to each node's directory (``revocations`` in its ``node.toml``).
 """
 
 from __future__ import annotations
@@ -17,20 +19,19 @@ from services.common.revocation import add_revocations
 from services.network.setup import REVOCATIONS
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    pki = commands.add_parser("pki", help="the network CA: revoke certificates")
-    actions = pki.add_subparsers(dest="action", required=True, metavar="ACTION")
-    revoke = actions.add_parser(
+def add_revoke(pki_actions: argparse._SubParsersAction) -> None:
+    """``revoke`` under the ``straits pki`` group."""
+    revoke = pki_actions.add_parser(
         "revoke", help="add certificates to the CA's revocation list; nodes reload it")
-    revoke.add_argument("--dir", type=Path, required=True,
-                        help="the network directory (holds pki/ca.crt and pki/ca.key)")
+    revoke.add_argument("--ca-dir", type=Path, required=True,
+                        help="the CA's directory (ca.crt, ca.key; a local network's pki/)")
     revoke.add_argument("certificates", type=Path, nargs="+", metavar="CERT",
                         help="PEM certificate files to revoke")
     revoke.set_defaults(run=run_revoke)
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    pki = args.dir / "pki"
+    pki = args.ca_dir
     ca = CertificateAuthority.load(pki / "ca.crt", pki / "ca.key")
     certificates = [load_certificate(path) for path in args.certificates]
     added = add_revocations(ca, pki / REVOCATIONS, certificates, now=dt.datetime.now(dt.UTC))

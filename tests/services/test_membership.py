@@ -186,7 +186,7 @@ def test_a_revoked_certificate_is_refused_without_a_restart(tmp_path: Path) -> N
         head = lambda: to_validator_1.GetHead(validator_pb.GetHeadRequest(), timeout=10)  # noqa: E731
         assert code_of(head) is grpc.StatusCode.OK
 
-        assert straits(["pki", "revoke", "--dir", str(network.layout.directory),
+        assert straits(["pki", "revoke", "--ca-dir", str(network.layout.directory / "pki"),
                         str(certificate), str(validator_4.certificate)]) == 0
 
         # Nodes reload the list within a second; new connections and open ones alike.
@@ -200,7 +200,7 @@ def test_a_damaged_revocation_list_does_not_unrevoke(tmp_path: Path) -> None:
     with running_network(tmp_path / "net", banks=1) as network:
         bank_a = network.bank("bank-a")
         crl = network.layout.directory / "pki" / "revoked.crl"
-        assert straits(["pki", "revoke", "--dir", str(network.layout.directory),
+        assert straits(["pki", "revoke", "--ca-dir", str(network.layout.directory / "pki"),
                         str(network.client_tls("bank-a").certificate)]) == 0
         assert eventually(lambda: code_of(bank_a.balance) is grpc.StatusCode.PERMISSION_DENIED)
 
