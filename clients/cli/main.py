@@ -15,12 +15,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clients.cli.commands import governance, load, network, payments, validators
+from clients.cli.commands import audit, governance, load, network, payments, validators
 from clients.sdk import ApiError
 from ledger.errors import StraitsError
 from services import run as nodes
 
-COMMANDS = (network, nodes, payments, governance, validators, load)
+COMMANDS = (network, nodes, payments, governance, validators, load, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,80 @@
+"""A block as a source holds it, before anything is decoded or believed.
+
+A validator over gRPC and a copy of a validator's SQLite file hand over the same
+things: header bytes, signed transactions, seals, receipts and queue settlements.
+Nothing here is checked: a damaged record must reach the checks whole, so that the
+audit can say what is wrong with it instead of failing to read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+from straits.ledger.v1 import block_pb2 as block_pb
+from straits.ledger.v1 import receipt_pb2 as receipt_pb
+from straits.ledger.v1 import transaction_pb2 as tx_pb
+from straits.validator.v1 import validator_pb2 as validator_pb
+
+from ledger.block import Seal
+from ledger.store.records import StoredBlock
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    height: int  # where the source keeps it
+    header: bytes
+    transactions: tuple[tx_pb.SignedTransaction, ...]
+    receipts: tuple[receipt_pb.Receipt, ...]
+    settlements: tuple[receipt_pb.QueueSettlement, ...]
+    # None when the source's seal bytes do not decode.
+    seals: tuple[Seal, ...] | None
+    # The hash a store keeps beside the header; None where the source sends none.
+    stored_hash: bytes | None = None
+    # Ids a store keeps beside each transaction; empty where the source sends none.
+    stored_ids: tuple[bytes, ...] = ()
+
+    @classmethod
+    def from_stored(cls, stored: StoredBlock) -> BlockRecord:
+        seals: tuple[Seal, ...] | None
+        try:
+            message = block_pb.Block.FromString(stored.seals)
+            seals = tuple(Seal(s.validator, s.signature) for s in message.seals)
+        except DecodeError:
+            seals = None
+        return cls(
+            height=stored.height,
+            header=stored.header,
+            transactions=tuple(
+                tx_pb.SignedTransaction(body=t.body, signature=t.signature)
+                for t in stored.transactions
+            ),
+            receipts=tuple(
+                receipt_pb.Receipt(
+                    transaction_id=t.id,
+                    outcome=t.outcome,  # type: ignore[arg-type]
+                    reason=t.reason or "",
+                    detail=t.detail or "",
+                )
+                for t in stored.transactions
+            ),
+            settlements=tuple(
+                receipt_pb.QueueSettlement(transfer_id=t, outcome=o)  # type: ignore[arg-type]
+                for t, o in stored.settlements
+            ),
+            seals=seals,
+            stored_hash=stored.hash,
+            stored_ids=tuple(t.id for t in stored.transactions),
+        )
+
+    @classmethod
+    def from_view(cls, height: int, view: validator_pb.BlockView) -> BlockRecord:
+        block = view.block
+        return cls(
+            height=height,
+            header=block.header,
+            transactions=tuple(block.transactions),
+            receipts=tuple(view.receipts),
+            settlements=tuple(view.queue_settlements),
+            seals=tuple(Seal(s.validator, s.signature) for s in block.seals),
+        )
