@@ -95,7 +95,7 @@ def decode(record: BlockRecord, chain_id: str) -> _Decoded:
     errors: dict[int, str] = {}
     for index, signed in enumerate(record.transactions):
         try:
-            t = Transaction.from_proto(chain_id, signed)
+            t = Transaction.from_proto(chain_id, signed)  # type: ignore[arg-type]
         except StraitsError as error:
             errors[index] = str(error)
             transactions.append(None)

@@ -169,20 +169,20 @@ def receipts(ctx: BlockContext) -> Iterator[str]:
     held, replayed = ctx.record.receipts, ctx.execution.receipts
     if len(held) != len(replayed):
         yield f"{len(held)} receipts held, replay gives {len(replayed)}"
-    for index, (h, r) in enumerate(zip(held, replayed, strict=False)):
-        if h.transaction_id != r.transaction_id:
-            yield (f"receipt {index} is for {_short(h.transaction_id)}, replay's for "
+    for index, ((held_id, outcome, reason), r) in enumerate(zip(held, replayed, strict=False)):
+        if held_id != r.transaction_id:
+            yield (f"receipt {index} is for {_short(held_id)}, replay's for "
                    f"{_short(r.transaction_id)}")
-        elif (h.outcome, h.reason) != (r.outcome, r.reason):
-            yield (f"transaction {index} ({_short(h.transaction_id)}): outcome "
-                   f"{_outcome(h.outcome)}{' ' + h.reason if h.reason else ''} held, replay "
+        elif outcome != r.outcome or reason != r.reason:
+            yield (f"transaction {index} ({_short(held_id)}): outcome "
+                   f"{_outcome(outcome)}{' ' + reason if reason else ''} held, replay "
                    f"gives {_outcome(r.outcome)}{' ' + r.reason if r.reason else ''}")
 
 
 def settlements(ctx: BlockContext) -> Iterator[str]:
     if ctx.diverged:
         return
-    held = [(s.transfer_id, s.outcome) for s in ctx.record.settlements]
+    held = list(ctx.record.settlements)
     replayed = [(s.transfer_id, s.outcome) for s in ctx.execution.settlements]
     if held == replayed:
         return

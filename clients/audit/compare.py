@@ -64,13 +64,13 @@ def compare_block(chain_id: str, names: Sequence[str],
             (n, f"{len(x)} transactions, #{index} "
                 f"{x[index].hex()[:16] if index < len(x) else 'none'}")
             for n, x in zip(names, ids, strict=True))))
-    receipts = [[(t.transaction_id, t.outcome, t.reason) for t in r.receipts] for r in records]
+    receipts = [list(r.receipts) for r in records]
     if len({tuple(x) for x in receipts}) > 1:
         index = _first_index(receipts)
         found.append(Difference(height, f"receipts (from transaction {index})", tuple(
             (n, f"outcome {x[index][1]} {x[index][2]}".rstrip() if index < len(x) else "none")
             for n, x in zip(names, receipts, strict=True))))
-    settled = [[(s.transfer_id, s.outcome) for s in r.settlements] for r in records]
+    settled = [list(r.settlements) for r in records]
     if len({tuple(x) for x in settled}) > 1:
         found.append(Difference(height, "queue settlements", tuple(
             (n, f"{len(x)} settlements") for n, x in zip(names, settled, strict=True))))

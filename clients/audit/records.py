@@ -9,24 +9,37 @@ audit can say what is wrong with it instead of failing to read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from google.protobuf.message import DecodeError
 from straits.ledger.v1 import block_pb2 as block_pb
-from straits.ledger.v1 import receipt_pb2 as receipt_pb
-from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
 
 from ledger.block import Seal
 from ledger.store.records import StoredBlock
 
 
+class Signed(Protocol):
+    """A transaction as signed: a ``SignedTransaction`` or a store's row."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def signature(self) -> bytes: ...
+
+
+HeldReceipt = tuple[bytes, int, str]  # transaction id, outcome, reason
+HeldSettlement = tuple[bytes, int]  # transfer id, outcome
+
+
 @dataclass(frozen=True)
 class BlockRecord:
     height: int  # where the source keeps it
     header: bytes
-    transactions: tuple[tx_pb.SignedTransaction, ...]
-    receipts: tuple[receipt_pb.Receipt, ...]
-    settlements: tuple[receipt_pb.QueueSettlement, ...]
+    transactions: tuple[Signed, ...]
+    receipts: tuple[HeldReceipt, ...]
+    settlements: tuple[HeldSettlement, ...]
     # None when the source's seal bytes do not decode.
     seals: tuple[Seal, ...] | None
     # The hash a store keeps beside the header; None where the source sends none.
@@ -42,29 +55,16 @@ class BlockRecord:
             seals = tuple(Seal(s.validator, s.signature) for s in message.seals)
         except DecodeError:
             seals = None
+        rows = stored.transactions
         return cls(
             height=stored.height,
             header=stored.header,
-            transactions=tuple(
-                tx_pb.SignedTransaction(body=t.body, signature=t.signature)
-                for t in stored.transactions
-            ),
-            receipts=tuple(
-                receipt_pb.Receipt(
-                    transaction_id=t.id,
-                    outcome=t.outcome,  # type: ignore[arg-type]
-                    reason=t.reason or "",
-                    detail=t.detail or "",
-                )
-                for t in stored.transactions
-            ),
-            settlements=tuple(
-                receipt_pb.QueueSettlement(transfer_id=t, outcome=o)  # type: ignore[arg-type]
-                for t, o in stored.settlements
-            ),
+            transactions=rows,
+            receipts=tuple((t.id, t.outcome, t.reason or "") for t in rows),
+            settlements=stored.settlements,
             seals=seals,
             stored_hash=stored.hash,
-            stored_ids=tuple(t.id for t in stored.transactions),
+            stored_ids=tuple(t.id for t in rows),
         )
 
     @classmethod
@@ -74,7 +74,7 @@ class BlockRecord:
             height=height,
             header=block.header,
             transactions=tuple(block.transactions),
-            receipts=tuple(view.receipts),
-            settlements=tuple(view.queue_settlements),
+            receipts=tuple((r.transaction_id, r.outcome, r.reason) for r in view.receipts),
+            settlements=tuple((s.transfer_id, s.outcome) for s in view.queue_settlements),
             seals=tuple(Seal(s.validator, s.signature) for s in block.seals),
         )
