@@ -3,7 +3,8 @@
 The core sections (signature verifier against a single-thread loop; apply + store on
 one core) and then the network sections (real processes: 1, 4 and 7 validators), all
 on the same machine in the same run, so the ratios between them are the headline; last,
-the memory of a validator holding a million payments.
+the memory of a validator holding a million payments, and the audit of a million-payment
+chain against what the cores can verify.
 Prints one table and writes ``bench/results.json`` and the charts in ``bench/``.
 """
 
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clients.bench import core, memory, network
+from clients.bench import audit, core, memory, network
 
 OUTPUT = Path("bench/results.json")
 
 
 def main() -> None:
-    sections = {**core.SECTIONS, "network": network.run, "memory": memory.run}
+    sections = {
+        **core.SECTIONS, "network": network.run, "memory": memory.run, "audit": audit.run,
+    }
     core.main(sections, OUTPUT, "make bench")
 
 
