@@ -169,14 +169,16 @@ def receipts(ctx: BlockContext) -> Iterator[str]:
     held, replayed = ctx.record.receipts, ctx.execution.receipts
     if len(held) != len(replayed):
         yield f"{len(held)} receipts held, replay gives {len(replayed)}"
-    for index, ((held_id, outcome, reason), r) in enumerate(zip(held, replayed, strict=False)):
+    for index, (receipt, r) in enumerate(zip(held, replayed, strict=False)):
+        held_id, outcome, reason, detail = receipt
         if held_id != r.transaction_id:
             yield (f"receipt {index} is for {_short(held_id)}, replay's for "
                    f"{_short(r.transaction_id)}")
-        elif outcome != r.outcome or reason != r.reason:
+        elif (outcome, reason, detail) != (r.outcome, r.reason, r.detail):
             yield (f"transaction {index} ({_short(held_id)}): outcome "
                    f"{_outcome(outcome)}{' ' + reason if reason else ''} held, replay "
-                   f"gives {_outcome(r.outcome)}{' ' + r.reason if r.reason else ''}")
+                   f"gives {_outcome(r.outcome)}{' ' + r.reason if r.reason else ''}"
+                   + (f" (detail {detail!r}, replay {r.detail!r})" if detail != r.detail else ""))
 
 
 def settlements(ctx: BlockContext) -> Iterator[str]:

@@ -29,7 +29,7 @@ class Signed(Protocol):
     def signature(self) -> bytes: ...
 
 
-HeldReceipt = tuple[bytes, int, str]  # transaction id, outcome, reason
+HeldReceipt = tuple[bytes, int, str, str]  # transaction id, outcome, reason, detail
 HeldSettlement = tuple[bytes, int]  # transfer id, outcome
 
 
@@ -60,7 +60,7 @@ class BlockRecord:
             height=stored.height,
             header=stored.header,
             transactions=rows,
-            receipts=tuple((t.id, t.outcome, t.reason or "") for t in rows),
+            receipts=tuple((t.id, t.outcome, t.reason or "", t.detail or "") for t in rows),
             settlements=stored.settlements,
             seals=seals,
             stored_hash=stored.hash,
@@ -74,7 +74,9 @@ class BlockRecord:
             height=height,
             header=block.header,
             transactions=tuple(block.transactions),
-            receipts=tuple((r.transaction_id, r.outcome, r.reason) for r in view.receipts),
+            receipts=tuple(
+                (r.transaction_id, r.outcome, r.reason, r.detail) for r in view.receipts
+            ),
             settlements=tuple((s.transfer_id, s.outcome) for s in view.queue_settlements),
             seals=tuple(Seal(s.validator, s.signature) for s in block.seals),
         )
