@@ -8,6 +8,7 @@ clean over gRPC (as the regulator) and offline, and the audit never writes to a 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import sqlite3
@@ -20,7 +21,9 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from clients.cli.main import main
+from services.network.setup import NetworkPlan, init_network
 from tests.audit.conftest import AuditedNetwork
+from tests.bank.network import free_base_port
 
 SETTLED, QUEUED = receipt_pb.OUTCOME_SETTLED, receipt_pb.OUTCOME_QUEUED
 INDEX_BITS = 20
@@ -303,3 +306,27 @@ def test_a_missing_or_foreign_file_cannot_be_audited(
         assert code == 2
         assert captured.err.startswith("straits audit: could not run: ")
         assert str(path) in captured.err
+
+
+def test_a_validator_that_does_not_answer_cannot_be_audited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A network that was set up but never started: nothing listens on its ports.
+    layout = init_network(tmp_path / "idle", NetworkPlan(base_port=free_base_port()),
+                          now=dt.datetime.now(dt.UTC))
+
+    code = main(["audit", "--quiet", "--network", str(layout.directory)])
+
+    assert code == 2
+    assert "could not run: validator-1: GetHead: UNAVAILABLE" in capsys.readouterr().err
+
+
+def test_without_a_network_or_a_genesis_there_is_nothing_to_audit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("STRAITS_NETWORK", raising=False)
+
+    code = main(["audit", "--quiet"])
+
+    assert code == 2
+    assert "expected --genesis FILE or --network DIR" in capsys.readouterr().err
