@@ -223,23 +223,27 @@ class Auditor:
                 for block in blocks:
                     if stop.is_set():
                         break
-                    present = [t for t in block.transactions if t is not None]
-                    verdicts = iter(self._verifier.verify_transactions(present, keys.get))
-                    block.verdicts = [True if t is None else next(verdicts)
-                                      for t in block.transactions]
-                    block.keys_used = {t.signer: keys.get(t.signer) for t in present}
-                    for t in present:
-                        if t.kind == "admit_bank" and t.body.admit_bank.bank not in keys:
-                            # A key the chain may admit: the replay has the last word.
-                            with contextlib.suppress(StraitsError):
-                                keys[t.body.admit_bank.bank] = PublicKey.from_proto(
-                                    t.body.admit_bank.key)
+                    self._verify_block(block, keys)
                     out.put(block)
                 out.put(_END)
             except BaseException as error:
                 out.put(error)
+            finally:
+                # Stops the reader too, from the thread that iterates it.
+                blocks.close()  # type: ignore[attr-defined]
 
         yield from _drain(verify, out, stop)
+
+    def _verify_block(self, block: _Decoded, keys: dict[str, PublicKey]) -> None:
+        present = [t for t in block.transactions if t is not None]
+        verdicts = iter(self._verifier.verify_transactions(present, keys.get))
+        block.verdicts = [True if t is None else next(verdicts) for t in block.transactions]
+        block.keys_used = {t.signer: keys.get(t.signer) for t in present}
+        for t in present:
+            if t.kind == "admit_bank" and t.body.admit_bank.bank not in keys:
+                # A key the chain may admit; the replayed state has the last word.
+                with contextlib.suppress(StraitsError):
+                    keys[t.body.admit_bank.bank] = PublicKey.from_proto(t.body.admit_bank.key)
 
     def _recheck_keys(self, block: _Decoded, before: State) -> None:
         participants = before.participants
