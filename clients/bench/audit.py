@@ -14,7 +14,8 @@ the wall-clock ratio cannot tell from a slow audit; so the CPU time is measured 
 one verification's CPU time over the audit's CPU time per transaction (all its
 threads), the same ratio as it would be with the cores to itself.
 
-``python -m clients.bench.audit [--payments N]``; also a section of ``make bench``.
+``python -m clients.bench.audit [--payments N] [--keep DIR]``; also a section of
+``make bench``. ``--keep DIR`` fills a chain there once and audits it on later runs.
 """
 
 from __future__ import annotations
@@ -65,18 +66,25 @@ def single_thread_rate(
     return statistics.median(rates), statistics.median(cpu_rates)
 
 
-def run(payments: int = PAYMENTS) -> dict:
+def filled_network(directory: Path, payments: int) -> tuple[int, float]:
+    """A one-validator network in ``directory`` whose store holds ``payments`` transfers;
+    reused as it is when a previous run left it there. Returns (height, seconds to fill)."""
+    if (directory / "filled").exists():
+        return int((directory / "filled").read_text()), 0.0
+    init_network(directory, NetworkPlan(validators=1, banks=3, base_port=free_base_port()),
+                 now=dt.datetime.now(dt.UTC))
+    started = time.perf_counter()
+    height = fill(directory, payments)
+    (directory / "filled").write_text(str(height))
+    return height, time.perf_counter() - started
+
+
+def run(payments: int = PAYMENTS, keep: Path | None = None) -> dict:
     cores = available_cores()
     with tempfile.TemporaryDirectory(prefix="straits-audit-") as tmp:
-        layout = init_network(
-            Path(tmp) / "net",
-            NetworkPlan(validators=1, banks=3, base_port=free_base_port()),
-            now=dt.datetime.now(dt.UTC),
-        )
-        started = time.perf_counter()
-        height = fill(layout.directory, payments)
-        fill_seconds = time.perf_counter() - started
-        config = load_config(layout.directory / "nodes" / "validator-1" / "node.toml")
+        directory = keep if keep is not None else Path(tmp) / "net"
+        height, fill_seconds = filled_network(directory, payments)
+        config = load_config(directory / "nodes" / "validator-1" / "node.toml")
         genesis = genesis_file.load(config.genesis)
         source = StoreSource(config.data_dir / "ledger.db")
         try:
@@ -128,10 +136,11 @@ def run(payments: int = PAYMENTS) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--payments", type=int, default=PAYMENTS)
+    parser.add_argument("--keep", type=Path, help="fill the chain here once, reuse it after")
     args = parser.parse_args()
     from clients.bench.core import print_table
 
-    print_table({"audit": run(args.payments)})
+    print_table({"audit": run(args.payments, args.keep)})
 
 
 if __name__ == "__main__":
