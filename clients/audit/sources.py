@@ -27,6 +27,7 @@ from wire.tls import TlsFiles
 # A gRPC page of blocks; the validator caps it at 256 and at about 3 MB.
 PAGE = 256
 READ_TIMEOUT_S = 60.0
+HEAD_STATE_TRIES = 20
 
 
 class SourceError(Exception):
@@ -131,8 +132,14 @@ class ValidatorSource:
         return [BlockRecord.from_view(from_height + i, v) for i, v in enumerate(views)]
 
     def head_state(self) -> HeadState | None:
-        accounts = self._call("GetAccounts", lambda: list(self._client.accounts(1000)))
-        head = self.head_height()
+        # The accounts describe the head between two GetHead answers that agree.
+        for _ in range(HEAD_STATE_TRIES):
+            head = self.head_height()
+            accounts = self._call("GetAccounts", lambda: list(self._client.accounts(1000)))
+            if self.head_height() == head:
+                break
+        else:
+            raise SourceError(f"{self.name}: the head moved during every read of the accounts")
         banks = [a for a in accounts if a.role == common_pb.PARTICIPANT_ROLE_BANK]
         return HeadState(
             height=head,
