@@ -12,6 +12,8 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from clients.cli.main import main
+from clients.sdk.bank import Instruction
 from services.network.setup import NetworkPlan, init_network
 from tests.audit.conftest import AuditedNetwork
 from tests.bank.network import free_base_port
@@ -96,6 +99,35 @@ def test_a_running_validator_audits_clean_over_grpc_as_the_regulator(
     assert code == 0, report["findings"]
     assert report["clean"] and report["blocks"] >= audited.head
     assert report["transactions"] >= 45  # 3 issues, 2 payments, 40 in one batch
+
+
+def test_a_validator_committing_while_it_is_audited_audits_clean(
+    audited: AuditedNetwork, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payer = audited.network.bank("bank-b")
+    stop = threading.Event()
+
+    def pay() -> None:
+        while not stop.is_set():
+            payer.send_many([Instruction("bank-a", 1 + i) for i in range(20)], wait=True)
+
+    paying = threading.Thread(target=pay)
+    paying.start()
+    regulator = audited.network.regulator("validator-3")
+    try:
+        deadline = time.monotonic() + 30
+        while regulator.head().height < audited.head + 3:  # payments are committing
+            assert time.monotonic() < deadline, "no payment committed in 30 s"
+            time.sleep(0.05)
+        code, document = audit(capsys, "--network", str(audited.directory),
+                               "--validator", "validator-3")
+    finally:
+        stop.set()
+        paying.join()
+
+    [report] = document["reports"]
+    assert code == 0, report["findings"]
+    assert report["head"] > audited.head
 
 
 def test_every_validator_holds_the_same_chain(
