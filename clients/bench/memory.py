@@ -77,6 +77,7 @@ def fill(directory: Path, count: int) -> int:
             round=0,
             transactions=execution.transactions,
             state_root=execution.state_root,
+            receipts_root=execution.receipts_root,
         )
         seal = blocks.make_seal(genesis.chain_id, block.hash, "validator-1", validator_key)
         block = block.with_seals([seal])

@@ -4,7 +4,8 @@ The core sections (signature verifier against a single-thread loop; apply + stor
 one core; the liquidity-saving mechanism) and then the network sections (real
 processes: 1, 4 and 7 validators), all on the same machine in the same run, so the
 ratios between them are the headline; then finality with validators 20 and 50 ms apart
-(delaying relays); last, the memory of a validator holding a million payments.
+(delaying relays); last, the memory of a validator holding a million payments, and the
+audit of a million-payment chain against what the cores can verify.
 Prints one table and writes ``bench/results.json`` and the charts in ``bench/``.
 """
 
@@ -12,14 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clients.bench import core, lsm, memory, network, wan
+from clients.bench import audit, core, lsm, memory, network, wan
 
 OUTPUT = Path("bench/results.json")
 
 
 def main() -> None:
     sections = {**core.SECTIONS, "lsm": lsm.run, "network": network.run, "wan": wan.run,
-                "memory": memory.run}
+                "memory": memory.run, "audit": audit.run}
     core.main(sections, OUTPUT, "make bench")
 
 

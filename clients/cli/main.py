@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from clients.cli.commands import (
+    audit,
     chain,
     day,
     governance,
@@ -36,7 +37,7 @@ from services import run as nodes
 from services.network.ceremony import commands as ceremony
 
 COMMANDS = (network, ceremony, nodes, health, payments, iso, day, governance, validators,
-            chain, load)
+            chain, audit, load)
 USAGE_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 70, 130
 
 

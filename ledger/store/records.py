@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ledger import statehash
@@ -24,6 +25,39 @@ from ledger.state import (
     State,
     replay_element,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTransaction:
+    """A transaction row: the signed bytes, the id stored beside them, the receipt."""
+
+    body: bytes
+    signature: bytes
+    id: bytes
+    outcome: int
+    reason: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    """A block's rows, undecoded: ``seals`` is a serialised ``Block`` holding only seals."""
+
+    height: int
+    hash: bytes
+    header: bytes
+    seals: bytes
+    transactions: tuple[StoredTransaction, ...]
+    settlements: tuple[tuple[bytes, int, bool, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """The head state as stored: the ``state`` meta value, account rows, queue rows."""
+
+    meta: Mapping[str, Any]
+    accounts: tuple[Mapping[str, Any], ...]
+    queue: tuple[Mapping[str, Any], ...]
 
 
 def account_row(state: State, account: str) -> tuple:

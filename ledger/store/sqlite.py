@@ -124,11 +124,29 @@ def _prefix(identifier: bytes) -> int:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        """``read_only`` opens an existing store without ever writing to it (an audit of
+        a copy): SQLite refuses every write on such a connection."""
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._read_only = read_only
+        if read_only:
+            if not Path(path).is_file():
+                raise StoreError(expected("an existing SQLite file", str(path)), field="path")
+            uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+            self._conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                self._conn.close()
+                raise StoreError(f"expected a SQLite database at {path}: {exc}") from exc
+        else:
+            self._conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
         # 64 MiB of page cache: the batched id-index insert walks the whole index.
         self._conn.execute("PRAGMA cache_size=-65536")
         self._db = sqlite_utils.Database(self._conn)
@@ -153,11 +171,14 @@ class SqliteStore(Store):
     # --- schema -----------------------------------------------------------------------
 
     def _open_schema(self) -> None:
-        if "meta" in self._db.table_names():
+        tables = self._db.table_names()
+        if "meta" in tables:
             version = self._meta_json("schema_version")
             if version != SCHEMA_VERSION:
                 raise SchemaVersionError(expected(f"schema version {SCHEMA_VERSION}", version))
             return
+        if self._read_only:
+            raise StoreError(expected("a Straits ledger store", f"tables {tables}"))
         db = self._db
         self._conn.execute("BEGIN IMMEDIATE")
         db["meta"].create({"key": str, "value": str}, pk="key")
@@ -473,6 +494,63 @@ class SqliteStore(Store):
             (record_key(height, 0), record_key(height + 1, 0)),
         )
         return [_settlement(*row) for row in rows]
+
+    # --- rows as stored, for an audit -------------------------------------------------
+
+    @_locked
+    def stored_blocks(self, from_height: int, limit: int) -> list[records.StoredBlock]:
+        """Blocks from ``from_height`` as their rows hold them, nothing decoded or checked:
+        an audit must see a damaged row as it is, not fail to read its neighbours."""
+        rows = self._conn.execute(
+            "SELECT height, hash, header, seals FROM blocks"
+            " WHERE height >= ? ORDER BY height LIMIT ?",
+            (from_height, limit),
+        ).fetchall()
+        if not rows:
+            return []
+        low, high = record_key(rows[0][0], 0), record_key(rows[-1][0] + 1, 0)
+        transactions: dict[int, list[records.StoredTransaction]] = {}
+        for key, body, signature, tx_id, outcome, reason, detail in self._conn.execute(
+            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE key >= ? AND key < ?"
+            " ORDER BY key",
+            (low, high),
+        ):
+            transactions.setdefault(key >> INDEX_BITS, []).append(
+                records.StoredTransaction(body, signature, tx_id, outcome, reason, detail)
+            )
+        settlements: dict[int, list[tuple[bytes, int, bool, str]]] = {}
+        for key, transfer_id, outcome, by_offsetting, reason in self._conn.execute(
+            "SELECT key, transfer_id, outcome, by_offsetting, reason FROM settlements"
+            " WHERE key >= ? AND key < ?"
+            " ORDER BY key",
+            (low, high),
+        ):
+            settlements.setdefault(key >> INDEX_BITS, []).append(
+                (transfer_id, outcome, bool(by_offsetting), reason or "")
+            )
+        return [
+            records.StoredBlock(
+                height,
+                block_hash,
+                header,
+                seals,
+                tuple(transactions.get(height, ())),
+                tuple(settlements.get(height, ())),
+            )
+            for height, block_hash, header, seals in rows
+        ]
+
+    @_locked
+    def stored_state(self) -> records.StoredState | None:
+        """The head state's rows as stored (``load_state`` would refuse a damaged one)."""
+        meta = self._meta_json("state")
+        if meta is None:
+            return None
+        return records.StoredState(
+            meta,  # type: ignore[arg-type]
+            tuple(self._db.query("SELECT * FROM accounts ORDER BY id")),
+            tuple(self._db.query("SELECT * FROM queue ORDER BY seq")),
+        )
 
     # --- consensus record ---------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from ledger.errors import expected
 from services.common.errors import ConfigError, UnavailableError
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 CONSOLES = DEPLOY / "consoles"
 CONSOLE_LIBRARIES = DEPLOY / "console_libraries"
 PAGES = ("overview", "settlement", "validators", "bank")

@@ -28,7 +28,8 @@ import pytest
 
 from ledger.consensus.justification import proposer_for
 from ledger.genesis import Parameters
-from services.common.pki import Identity, Role
+from ledger.roles import Role
+from services.common.pki import Identity
 from services.network.ceremony.assembly import assemble_genesis, write_bundles
 from services.network.ceremony.authority import create_authority, sign_requests
 from services.network.ceremony.request import generate_keys
