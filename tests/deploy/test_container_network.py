@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -209,3 +210,18 @@ def test_payments_settle_with_a_validator_container_killed_and_it_catches_up(
     balances = {b: network.bank(b).balance().balance for b in ("bank-a", "bank-b")}
     assert balances == {"bank-a": OPENING - 10_000 + 3_500 - 20_000 + 1_500,
                         "bank-b": OPENING + 10_000 - 3_500 + 20_000 - 1_500}
+
+
+def test_prometheus_serves_the_dashboards_for_the_compose_network(
+        network: ComposeNetwork) -> None:
+    overview = f"http://127.0.0.1:{network.ports['prometheus']}/consoles/overview.html"
+    deadline = time.monotonic() + 60  # Prometheus scrapes every 5 s
+    shown = ""
+    while time.monotonic() < deadline and "validator-4" not in shown:
+        try:
+            with urllib.request.urlopen(overview, timeout=10) as page:
+                shown = page.read().decode()
+        except OSError:
+            shown = ""
+        time.sleep(1)
+    assert "validator-4" in shown, f"the overview page lists no validators: {shown[:500]}"
