@@ -35,6 +35,7 @@ RUN mkdir -p /opt/straits/gen \
 COPY ledger/ /opt/straits/app/ledger/
 COPY services/ /opt/straits/app/services/
 COPY clients/ /opt/straits/app/clients/
+COPY wire/ /opt/straits/app/wire/
 RUN site="$(/opt/straits/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && printf '/opt/straits/app\n/opt/straits/gen\n' > "$site/straits.pth" \
  && printf '#!/opt/straits/bin/python\nimport sys\nfrom clients.cli.main import main\nsys.exit(main())\n' \
