@@ -19,12 +19,17 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from clients.bench.network import BANKS, free_base_port, memory_mb
 from clients.load.endpoints import from_network
 from clients.load.runner import LoadRun, LoadSettings, RunResult
+from ledger.roles import Role
+from services.common.config import load_config
 from services.network.launcher import Launcher
 from services.network.setup import NetworkPlan, init_network
 
@@ -58,6 +63,16 @@ def judge(rss: list[dict[str, float]], minutes: list[dict[str, float]]) -> Verdi
     return Verdict(at_settle, after, after / at_settle - 1, first, last, last / first - 1)
 
 
+def sqlite_mb(metrics_address: str) -> float:
+    """What SQLite holds in a node's process, from the node's own metrics endpoint."""
+    with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10) as page:
+        text = page.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "straits_process_sqlite_memory_bytes":
+            return sum(sample.value for sample in family.samples) / 2**20
+    return 0.0
+
+
 def soak(minutes: float, rate: float, directory: Path) -> tuple[RunResult, list[dict[str, float]]]:
     layout = init_network(directory / "net",
                           NetworkPlan(validators=4, banks=BANKS, base_port=free_base_port()),
@@ -67,6 +82,8 @@ def soak(minutes: float, rate: float, directory: Path) -> tuple[RunResult, list[
     try:
         validators = [r.process.pid for r in launcher.running.values()
                       if r.spec.kind == "validator"]
+        configs = [load_config(n.config) for n in layout.nodes if n.kind is Role.VALIDATOR]
+        endpoints = [f"{c.listen.rpartition(':')[0]}:{c.metrics_port}" for c in configs]
         settings = LoadSettings(via="bank", rate=rate, duration=minutes * 60, drain=30.0,
                                 max_calls=64, fund=10**15)
         done: list[RunResult] = []
@@ -78,8 +95,10 @@ def soak(minutes: float, rate: float, directory: Path) -> tuple[RunResult, list[
         rss: list[dict[str, float]] = []
         while run.is_alive():
             values = [memory_mb(pid, "VmRSS") for pid in validators]
+            databases = [sqlite_mb(address) for address in endpoints]
             rss.append({"second": round(time.monotonic() - started),
-                        "mean_mb": statistics.fmean(values), "max_mb": max(values)})
+                        "mean_mb": statistics.fmean(values), "max_mb": max(values),
+                        "sqlite_mb": statistics.fmean(databases)})
             run.join(SAMPLE_EVERY_S)
         if not done:
             raise RuntimeError("the load run ended without a result (see its output above)")
@@ -98,6 +117,8 @@ def chart(path: Path, rss: list[dict[str, float]], minutes: list[dict[str, float
     figure, (memory, latency) = pyplot.subplots(2, 1, sharex=True, figsize=(9, 6))
     memory.plot([s["second"] / 60 for s in rss], [s["mean_mb"] for s in rss], label="mean")
     memory.plot([s["second"] / 60 for s in rss], [s["max_mb"] for s in rss], label="max")
+    memory.plot([s["second"] / 60 for s in rss], [s["sqlite_mb"] for s in rss],
+                label="of which SQLite (mean)")
     memory.set_ylabel("validator RSS (MB)")
     memory.set_title(title)
     memory.legend()
@@ -130,12 +151,13 @@ def main(argv: list[str] | None = None) -> int:
          "settled": result.report.settled, "errors": result.report.error_reasons}, indent=1))
     chart(OUTPUT / "soak.png", rss, minutes,
           f"{args.rate:.0f} payments/s through bank nodes, 4 validators")
-    print(f"{'minute':>6} {'RSS mean MB':>12} {'RSS max MB':>11} {'settled':>8} "
-          f"{'p50 ms':>7} {'p99 ms':>7}")
+    print(f"{'minute':>6} {'RSS mean MB':>12} {'RSS max MB':>11} {'SQLite MB':>10} "
+          f"{'settled':>8} {'p50 ms':>7} {'p99 ms':>7}")
     for m in minutes:
         at = [s for s in rss if m["second"] <= s["second"] < m["second"] + 60] or rss[-1:]
         print(f"{m['second'] // 60:>6} {statistics.fmean(s['mean_mb'] for s in at):>12.1f} "
-              f"{max(s['max_mb'] for s in at):>11.1f} {m['settled']:>8} "
+              f"{max(s['max_mb'] for s in at):>11.1f} "
+              f"{statistics.fmean(s['sqlite_mb'] for s in at):>10.1f} {m['settled']:>8} "
               f"{m['p50_ms']:>7.1f} {m['p99_ms']:>7.1f}")
     print(f"RSS at {SETTLE_MINUTES} min {verdict.rss_at_settle_mb:.1f} MB, highest after "
           f"{verdict.rss_peak_after_mb:.1f} MB ({verdict.rss_growth:+.1%}); p99 first minute "

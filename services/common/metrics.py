@@ -17,6 +17,8 @@ memory per node).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import threading
 import urllib.request
@@ -80,6 +82,23 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _sqlite_memory_used() -> Callable[[], int] | None:
+    """SQLite's own heap (page caches, statements) as the library counts it, read from the
+    shared library the ``sqlite3`` module is linked to; None where it cannot be reached."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    try:
+        used = ctypes.CDLL(name).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return lambda: int(used())
+
+
+SQLITE_MEMORY_USED = _sqlite_memory_used()
+
+
 class NodeCollector(Collector):
     """Calls the node's reading at each scrape, and adds the process's CPU and memory."""
 
@@ -98,6 +117,13 @@ class NodeCollector(Collector):
             "Peak resident memory of the node's process (getrusage ru_maxrss).",
             peak_rss_bytes(),
         )
+        if SQLITE_MEMORY_USED is not None:
+            # Separates the database's caches from the rest of the resident memory.
+            families.gauge(
+                "straits_process_sqlite_memory_bytes",
+                "Memory SQLite holds in this process (page caches, statements).",
+                SQLITE_MEMORY_USED(),
+            )
         yield from families.items
 
 

@@ -44,6 +44,9 @@ def test_every_node_labels_its_series_with_its_own_id_and_kind(metrics_network: 
         rss = value(samples, "process_resident_memory_bytes")
         peak = value(samples, "straits_process_peak_resident_memory_bytes")
         assert peak >= rss > 0, f"{config.id}: peak RSS {peak} below current RSS {rss}"
+        # Every node keeps its SQLite file open, whose caches are part of its memory.
+        database = value(samples, "straits_process_sqlite_memory_bytes")
+        assert 0 < database < rss, f"{config.id}: SQLite holds {database} of {rss} bytes"
         assert value(samples, "process_cpu_seconds_total") > 0, f"{config.id} used no CPU"
 
 
