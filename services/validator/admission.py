@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
 
+from ledger.chain import Chain
 from ledger.errors import (
     BadSignatureError,
     NotPermittedError,
@@ -46,7 +47,6 @@ from ledger.roles import Role
 from ledger.state import State
 from ledger.transaction import Transaction
 from services.common.errors import OverloadedError, to_error_proto
-from services.validator.chain import Chain
 from services.validator.mempool import Admission, Mempool
 
 ACCEPTED = validator_pb.SUBMISSION_STATUS_ACCEPTED

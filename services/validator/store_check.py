@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ledger.chain import Chain
 from ledger.errors import StoreError
 from ledger.execute import SignatureCheck
 from ledger.state import State
 from ledger.store.integrity import check_head
 from ledger.store.sqlite import SqliteStore
-from services.validator.chain import Chain
 
 
 def rebuild_advice(path: Path) -> str:

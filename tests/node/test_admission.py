@@ -11,6 +11,7 @@ import grpc
 import pytest
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
+from ledger.chain import Chain
 from ledger.errors import (
     BadSignatureError,
     ExpiredError,
@@ -43,7 +44,6 @@ from services.validator.admission import (
     check_signatures,
     check_structure,
 )
-from services.validator.chain import Chain
 from services.validator.mempool import Mempool
 from tests.ledger.conftest import Chain as Signer
 from tests.ledger.conftest import genesis_dict
