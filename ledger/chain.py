@@ -25,6 +25,7 @@ from ledger.consensus import BuildProposal, ChainHead
 from ledger.errors import StoreError, expected
 from ledger.execute import AlreadyVerified, Execution, SignatureCheck, apply_block, execute
 from ledger.keys import PublicKey
+from ledger.queue import Stopwatch
 from ledger.state import State
 from ledger.store import Store
 from ledger.transaction import Transaction
@@ -37,9 +38,11 @@ CommitListener = Callable[[Block, Execution], None]
 
 
 class Chain:
-    def __init__(self, store: Store, genesis_state: State, verify: SignatureCheck) -> None:
+    def __init__(self, store: Store, genesis_state: State, verify: SignatureCheck,
+                 stopwatch: Stopwatch | None = None) -> None:
         self._store = store
         self._verify = verify
+        self._stopwatch = stopwatch  # times the liquidity-saving run, for metrics
         state = store.load_state() or genesis_state
         # State and head are swapped together, as one value, so a reader never pairs
         # the head of one height with the state of another.
@@ -85,7 +88,8 @@ class Chain:
             # The seals are checked here, not trusted: a proposal never carries any.
             blocks.verify_seals(block, self.validators_for(block.height))
             verify = _SEALED
-        self._remember(block.hash, apply_block(self.state, block, verify=verify))
+        self._remember(block.hash, apply_block(self.state, block, verify=verify,
+                                                         stopwatch=self._stopwatch))
 
     # --- proposing and committing -----------------------------------------------------
 
@@ -100,7 +104,8 @@ class Chain:
     ) -> tuple[Block, list[Transaction]]:
         """``build``, and the candidates left out because they can never be in a block on
         this chain (committed already, expired, badly signed)."""
-        execution = execute(self.state, candidates, verify=self._verify, strict=False)
+        execution = execute(self.state, candidates, verify=self._verify, strict=False,
+                            stopwatch=self._stopwatch)
         block = blocks.build(
             chain_id=self.chain_id,
             height=request.height,

@@ -46,7 +46,7 @@ from ledger.errors import (
 )
 from ledger.keys import PublicKey
 from ledger.lsm import OffsettingRun
-from ledger.queue import settle_queues
+from ledger.queue import Stopwatch, settle_queues
 from ledger.receipts import receipts_root
 from ledger.rules import apply, rejected
 from ledger.state import QueuedTransfer, State
@@ -154,6 +154,7 @@ def execute(
     *,
     verify: SignatureCheck,
     strict: bool,
+    stopwatch: Stopwatch | None = None,
 ) -> Execution:
     height = state.height + 1
     limit = state.parameters.max_block_transactions
@@ -207,7 +208,7 @@ def execute(
             receipts.append(rejected(transaction, error))
         else:
             receipts.append(receipt_pb.Receipt(transaction_id=transaction.id, outcome=outcome))
-    settle_queues(working)
+    settle_queues(working, stopwatch)
     return Execution(
         state=working.finish(),
         transactions=tuple(included),
@@ -222,7 +223,9 @@ def execute(
     )
 
 
-def apply_block(state: State, block: Block, *, verify: SignatureCheck) -> Execution:
+def apply_block(
+    state: State, block: Block, *, verify: SignatureCheck, stopwatch: Stopwatch | None = None
+) -> Execution:
     """Check ``block`` against ``state``, execute it strictly and check its state root."""
     header = block.header
     height = state.height + 1
@@ -256,7 +259,8 @@ def apply_block(state: State, block: Block, *, verify: SignatureCheck) -> Execut
     for where, ok, wanted, came in checks:
         if not ok:
             raise InvalidBlockError(expected(wanted, came), field=where)
-    execution = execute(state, block.transactions, verify=verify, strict=True)
+    execution = execute(state, block.transactions, verify=verify, strict=True,
+                        stopwatch=stopwatch)
     root = execution.state_root
     if header.state_root != root:
         raise InvalidBlockError(

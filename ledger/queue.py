@@ -27,6 +27,7 @@ entry to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import chain
 
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
@@ -35,6 +36,9 @@ from ledger.day import within_limits
 from ledger.lsm import OffsettingRun, largest_offsetting_set
 from ledger.state import URGENT, PayerQueue, QueuedTransfer
 from ledger.working import WorkingQueue, WorkingState
+
+# Seconds from some fixed point, handed in by the runtime: the ledger reads no clock itself.
+Stopwatch = Callable[[], float]
 
 
 def is_eligible(working: WorkingState, entry: QueuedTransfer) -> bool:
@@ -53,7 +57,7 @@ def waits_ahead(working: WorkingState, payer: str, priority: int) -> bool:
     return any(is_eligible(working, entry) for entries in classes for entry in entries.values())
 
 
-def settle_queues(working: WorkingState) -> None:
+def settle_queues(working: WorkingState, stopwatch: Stopwatch | None = None) -> None:
     while working.dirty_payers:
         payers = sorted(working.dirty_payers)
         working.dirty_payers = set()
@@ -62,7 +66,7 @@ def settle_queues(working: WorkingState) -> None:
             if queue is not None and not working.participants[payer].suspended:
                 _settle_payer(working, payer, queue)
     if working.queue_changes or working.touched_accounts:
-        _offset(working)
+        _offset(working, stopwatch)
 
 
 def eligible_queues(working: WorkingState) -> dict[str, list[QueuedTransfer]]:
@@ -83,7 +87,8 @@ def eligible_queues(working: WorkingState) -> dict[str, list[QueuedTransfer]]:
     return eligible
 
 
-def _offset(working: WorkingState) -> None:
+def _offset(working: WorkingState, stopwatch: Stopwatch | None) -> None:
+    started = stopwatch() if stopwatch is not None else 0.0
     eligible = eligible_queues(working)
     if not eligible:
         return
@@ -101,7 +106,8 @@ def _offset(working: WorkingState) -> None:
             released += 1
             released_value += entry.amount
     considered = sum(len(entries) for entries in eligible.values())
-    working.offsetting = OffsettingRun(considered, released, released_value)
+    seconds = stopwatch() - started if stopwatch is not None else 0.0
+    working.offsetting = OffsettingRun(considered, released, released_value, seconds)
     # Nothing more can settle: the set taken is the largest (see the module docstring).
     working.dirty_payers = set()
 

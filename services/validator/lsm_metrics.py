@@ -2,8 +2,9 @@
 
 Counted once per committed block from what the execution reports (``OffsettingRun``
 and the block's queue settlements), never per transaction; the queued value is summed
-from the state at scrape time. The mechanism's run time is not exported: the ledger
-keeps no clock, so it is measured by ``make bench`` (docs/lsm.md) instead.
+from the state at scrape time. The mechanism's run time is the histogram
+``straits_lsm_run_seconds`` (``BlockObserver``), timed by the stopwatch the validator
+hands its chain (the ledger reads no clock itself).
 """
 
 from __future__ import annotations

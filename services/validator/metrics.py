@@ -68,23 +68,32 @@ class BlockObserver:
             registry=None,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self._children = [
-            h.labels(*labels) for h in (self._block_transactions, self._interval, self._latency)
-        ]
+        self._offsetting = Histogram(
+            "straits_lsm_run_seconds",
+            "Time the liquidity-saving mechanism took to choose its set, per block it ran in.",
+            LABELS,
+            registry=None,
+            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+        )
+        self._histograms = (self._block_transactions, self._interval, self._latency,
+                            self._offsetting)
+        self._children = [h.labels(*labels) for h in self._histograms]
 
     def register(self, registry: CollectorRegistry) -> None:
-        for histogram in (self._block_transactions, self._interval, self._latency):
+        for histogram in self._histograms:
             registry.register(histogram)
 
     def on_commit(self, block: Block, execution: Execution) -> None:
         now = time.time()
-        transactions, interval, latency = self._children
+        transactions, interval, latency, offsetting = self._children
         count = len(block.transactions)
         self.transactions += count
         transactions.observe(count)
         if self._last_commit is not None:  # the first block has no interval to measure
             interval.observe(now - self._last_commit)
         latency.observe(max(0.0, now - block.header.timestamp_ms / 1000))
+        if execution.offsetting is not None:
+            offsetting.observe(execution.offsetting.seconds)
         self._last_commit = now
 
 

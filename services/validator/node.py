@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 from straits.consensus.v1 import consensus_service_pb2_grpc as consensus_service_grpc
@@ -86,7 +87,8 @@ class ValidatorNode:
         self.verifier = verifier = BatchVerifier().start()
         try:
             self.store, self.chain = store, chain = open_checked(
-                config.id, config.data_dir / "ledger.db", State.genesis(genesis), verifier
+                config.id, config.data_dir / "ledger.db", State.genesis(genesis), verifier,
+                stopwatch=time.perf_counter,
             )
         except StoreError:
             verifier.close()

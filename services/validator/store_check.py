@@ -15,6 +15,7 @@ from pathlib import Path
 from ledger.chain import Chain
 from ledger.errors import StoreError
 from ledger.execute import SignatureCheck
+from ledger.queue import Stopwatch
 from ledger.state import State
 from ledger.store.integrity import check_head
 from ledger.store.sqlite import SqliteStore
@@ -30,7 +31,8 @@ def rebuild_advice(path: Path) -> str:
 
 
 def open_checked(
-    validator: str, path: Path, genesis_state: State, verify: SignatureCheck
+    validator: str, path: Path, genesis_state: State, verify: SignatureCheck,
+    stopwatch: Stopwatch | None = None,
 ) -> tuple[SqliteStore, Chain]:
     """The store at ``path`` and the chain on it, or ``StoreError`` saying what failed."""
     store: SqliteStore | None = None
@@ -39,7 +41,7 @@ def open_checked(
         damage = store.damage()
         if damage:
             raise StoreError("SQLite quick_check found: " + "; ".join(damage[:5]))
-        chain = Chain(store, genesis_state, verify)
+        chain = Chain(store, genesis_state, verify, stopwatch)
         check_head(store, chain.state)
     except Exception as error:  # whatever a damaged file makes the reads raise
         if store is not None:

@@ -48,6 +48,9 @@ def test_a_swap_settled_by_offsetting_moves_every_validators_counters(
             return value(after, metric) - value(before[name], metric)
 
         assert grew("straits_lsm_runs_total") >= 1, name
+        # Each run is timed once, and choosing a two-transfer set takes some time, not none.
+        assert grew("straits_lsm_run_seconds_count") == grew("straits_lsm_runs_total"), name
+        assert grew("straits_lsm_run_seconds_sum") > 0, name
         assert grew("straits_lsm_released_transfers_total") == 2, name
         assert grew("straits_lsm_released_minor_units_total") == 2 * amount, name
         assert grew("straits_ledger_queue_settled_transfers_total") == 2, name
