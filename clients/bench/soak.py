@@ -58,7 +58,10 @@ def judge(rss: list[dict[str, float]], minutes: list[dict[str, float]]) -> Verdi
     settle_s = min(SETTLE_MINUTES * 60, rss[-1]["second"])
     at_settle = next(s["mean_mb"] for s in rss if s["second"] >= settle_s)
     after = max(s["mean_mb"] for s in rss if s["second"] >= settle_s)
-    full = [m for m in minutes if m["settled"]]
+    # Whole minutes of load only: the drain after the last send settles a few stragglers
+    # in a minute of its own, which says nothing about latency under load.
+    typical = statistics.median(m["settled"] for m in minutes)
+    full = [m for m in minutes if m["settled"] >= typical / 2]
     first, last = full[0]["p99_ms"], full[-1]["p99_ms"]
     return Verdict(at_settle, after, after / at_settle - 1, first, last, last / first - 1)
 
