@@ -64,7 +64,7 @@ run: setup prometheus
 	$(VENV)/bin/straits network up --dir $(NETWORK_DIR) --init --demo
 
 lint: setup
-	$(VENV)/bin/ruff check ledger services clients tests
+	$(VENV)/bin/ruff check ledger services clients wire tests
 
 # Long seeded consensus simulation (RUNS=N to change the count); a failure prints its seed.
 soak: setup
