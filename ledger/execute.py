@@ -156,6 +156,44 @@ def execute(
     strict: bool,
     stopwatch: Stopwatch | None = None,
 ) -> Execution:
+    included, dropped, excess, working, receipts, rejections = _run(
+        state, transactions, verify, strict
+    )
+    settle_queues(working, stopwatch)
+    return Execution(
+        state=working.finish(),
+        transactions=tuple(included),
+        receipts=tuple(receipts),
+        settlements=tuple(working.settlements),
+        dropped=tuple(dropped),
+        excess=excess,
+        rejections=rejections,
+        changed_accounts=frozenset(working.touched_accounts),
+        queue_changes=working.queue_changes,
+        offsetting=working.offsetting,
+    )
+
+
+def rule_rejections(
+    state: State, transactions: Sequence[Transaction], *, verify: SignatureCheck
+) -> dict[bytes, RejectedError]:
+    """What the business rules refuse among ``transactions`` applied in order on ``state``:
+    ``execute`` without the end-of-block queue pass and the new state, which cannot
+    change a refusal (they come after every rule ran), for admission's dry run."""
+    return _run(state, transactions, verify, strict=False)[5]
+
+
+def _run(
+    state: State, transactions: Sequence[Transaction], verify: SignatureCheck, strict: bool
+) -> tuple[
+    list[Transaction],
+    list[tuple[Transaction, InadmissibleError]],
+    tuple[Transaction, ...],
+    WorkingState,
+    list[receipt_pb.Receipt],
+    dict[bytes, RejectedError],
+]:
+    """Chain checks, signatures and the rules of each transaction, in block order."""
     height = state.height + 1
     limit = state.parameters.max_block_transactions
     if strict and len(transactions) > limit:
@@ -208,19 +246,7 @@ def execute(
             receipts.append(rejected(transaction, error))
         else:
             receipts.append(receipt_pb.Receipt(transaction_id=transaction.id, outcome=outcome))
-    settle_queues(working, stopwatch)
-    return Execution(
-        state=working.finish(),
-        transactions=tuple(included),
-        receipts=tuple(receipts),
-        settlements=tuple(working.settlements),
-        dropped=tuple(dropped),
-        excess=excess,
-        rejections=rejections,
-        changed_accounts=frozenset(working.touched_accounts),
-        queue_changes=working.queue_changes,
-        offsetting=working.offsetting,
-    )
+    return included, dropped, excess, working, receipts, rejections
 
 
 def apply_block(

@@ -42,7 +42,13 @@ from ledger.errors import (
     StraitsError,
     expected,
 )
-from ledger.execute import AlreadyVerified, SignatureCheck, admission_error, execute, key_lookup
+from ledger.execute import (
+    AlreadyVerified,
+    SignatureCheck,
+    admission_error,
+    key_lookup,
+    rule_rejections,
+)
 from ledger.roles import Role
 from ledger.state import State
 from ledger.transaction import Transaction
@@ -175,9 +181,9 @@ def check_business_rules(state: State, candidates: Sequence[Candidate]) -> Sifte
     limit = state.parameters.max_block_transactions
     for start in range(0, len(candidates), limit):
         chunk = candidates[start : start + limit]
-        execution = execute(state, [c.transaction for c in chunk], verify=_TRUSTED, strict=False)
+        rejections = rule_rejections(state, [c.transaction for c in chunk], verify=_TRUSTED)
         for candidate in chunk:
-            error = execution.rejections.get(candidate.transaction.id)
+            error = rejections.get(candidate.transaction.id)
             if error is None:
                 kept.append(candidate)
             else:
