@@ -8,6 +8,7 @@ without touching the store; older ones come from the store.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
 from ledger.block import Block
 from ledger.execute import Execution
+from ledger.receipts import leaves
 from ledger.store import Store
 
 RECENT = 256
@@ -26,6 +28,12 @@ class Committed:
     block: Block
     receipts: tuple[receipt_pb.Receipt, ...]
     settlements: tuple[receipt_pb.QueueSettlement, ...]
+
+    @functools.cached_property
+    def receipt_leaves(self) -> list[bytes]:
+        """The sealed receipt leaves every redacted view lists: hashed once per block, not
+        once per follower stream."""
+        return leaves(self.block.transactions, self.receipts, self.settlements)
 
 
 class CommitFeed:

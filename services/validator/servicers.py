@@ -22,7 +22,6 @@ from straits.validator.v1 import validator_pb2_grpc as pb_grpc
 from ledger.block import Block
 from ledger.chain import Chain
 from ledger.errors import expected
-from ledger.receipts import leaves
 from ledger.roles import Role
 from ledger.state import State
 from ledger.store import Store
@@ -94,9 +93,7 @@ def block_view(committed: Committed, caller: Caller, store: Store) -> pb.BlockVi
         return view
     mine = {t.id for t in block.transactions if involves(t, caller.participant_id)}
     view.redacted = True
-    view.receipt_hashes.extend(
-        leaves(block.transactions, committed.receipts, committed.settlements)
-    )
+    view.receipt_hashes.extend(committed.receipt_leaves)
     view.block.header = proto.header
     view.block.seals.extend(proto.seals)
     view.block.transactions.extend(t.to_proto() for t in block.transactions if t.id in mine)
