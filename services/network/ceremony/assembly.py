@@ -37,6 +37,7 @@ from services.common.errors import ConfigError
 from services.common.pki import identity_of, load_certificate
 from services.network.ceremony.authority import certificate_name
 from services.network.ceremony.request import LEDGER_KEY_FILE, TLS_KEY_FILE, KeyRequest
+from services.network.setup import REVOCATIONS
 
 DEFAULT_METRICS_PORT = 9100
 
@@ -137,7 +138,7 @@ def render_node_config(request: KeyRequest, validators: list[tuple[str, str]], d
         f"ledger_key = {value(LEDGER_KEY_FILE)}",
         f"metrics_port = {metrics_port}",
         # The CA's revocation list, copied here from the CA host after `straits pki revoke`.
-        'revocations = "revoked.crl"',
+        f"revocations = {value(REVOCATIONS)}",
         "",
         "[tls]",
         'ca = "ca.crt"',
