@@ -12,7 +12,6 @@ table and written to ``bench/soak.json`` and ``bench/soak.png``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
 import sys
@@ -25,13 +24,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from clients.bench.network import BANKS, free_base_port, memory_mb
-from clients.load.endpoints import from_network
+from clients.bench.network import BenchNetwork, memory_mb
 from clients.load.runner import LoadRun, LoadSettings, RunResult
 from ledger.roles import Role
 from services.common.config import load_config
-from services.network.launcher import Launcher
-from services.network.setup import NetworkPlan, init_network
 
 SAMPLE_EVERY_S = 10.0
 SETTLE_MINUTES = 5
@@ -77,22 +73,17 @@ def sqlite_mb(metrics_address: str) -> float:
 
 
 def soak(minutes: float, rate: float, directory: Path) -> tuple[RunResult, list[dict[str, float]]]:
-    layout = init_network(directory / "net",
-                          NetworkPlan(validators=4, banks=BANKS, base_port=free_base_port()),
-                          now=dt.datetime.now(dt.UTC))
-    launcher = Launcher(layout.directory, log_level="WARNING")
-    launcher.start()
-    try:
-        validators = [r.process.pid for r in launcher.running.values()
-                      if r.spec.kind == "validator"]
-        configs = [load_config(n.config) for n in layout.nodes if n.kind is Role.VALIDATOR]
+    with BenchNetwork(4, directory) as network:
+        validators = network.pids("validator")
+        configs = [load_config(n.config) for n in network.layout.nodes
+                   if n.kind is Role.VALIDATOR]
         endpoints = [f"{c.listen.rpartition(':')[0]}:{c.metrics_port}" for c in configs]
         settings = LoadSettings(via="bank", rate=rate, duration=minutes * 60, drain=30.0,
                                 max_calls=64, fund=10**15)
         done: list[RunResult] = []
         run = threading.Thread(target=lambda: done.append(
-            LoadRun(settings, from_network(layout.directory), out=sys.stderr)
-            .run(threading.Event())), name="soak-load")
+            LoadRun(settings, network.endpoints, out=sys.stderr).run(threading.Event())),
+            name="soak-load")
         started = time.monotonic()
         run.start()
         rss: list[dict[str, float]] = []
@@ -106,8 +97,6 @@ def soak(minutes: float, rate: float, directory: Path) -> tuple[RunResult, list[
         if not done:
             raise RuntimeError("the load run ended without a result (see its output above)")
         return done[0], rss
-    finally:
-        launcher.stop()
 
 
 def chart(path: Path, rss: list[dict[str, float]], minutes: list[dict[str, float]],
