@@ -37,7 +37,10 @@ from ledger.transaction import Transaction
 # Measured on 2 cores (docs/verifier.md): handing a chunk to a worker thread costs about
 # one Ed25519 verify, so a batch of one is cheaper inline and two already gain.
 DEFAULT_INLINE_BELOW = 2
-DEFAULT_CACHE_SIZE = 200_000
+# A transaction comes back inside a block soon after admission: a validator holds at
+# most a mempool and an intake queue of them (14,000 by default), so twice that keeps
+# every hit while the cache, full within minutes, stops growing (docs/runtime.md).
+DEFAULT_CACHE_SIZE = 32_768
 
 Item = tuple[PublicKey, bytes, bytes]
 
