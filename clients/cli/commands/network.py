@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from clients.cli.commands.up import register_up
+from ledger.keys import KeyType
 from services.network.setup import NetworkPlan, init_network
 
 
@@ -31,6 +32,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--host", default=defaults.host, help="address the nodes listen on")
     init.add_argument("--currency", default=defaults.currency)
     init.add_argument("--decimals", type=int, default=defaults.decimals)
+    init.add_argument(
+        "--bank-key-type",
+        choices=[t.value for t in KeyType],
+        default=defaults.bank_key_type.value,
+        help="the banks' ledger signing keys (validators and the central bank use ed25519)",
+    )
     init.set_defaults(run=run_init)
     register_up(actions)
 
@@ -44,6 +51,7 @@ def run_init(args: argparse.Namespace) -> int:
         host=args.host,
         currency=args.currency,
         decimals=args.decimals,
+        bank_key_type=KeyType(args.bank_key_type),
     )
     layout = init_network(args.dir, plan, now=dt.datetime.now(dt.UTC))
     if args.json:
