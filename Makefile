@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: setup gen test test-fast lint run bench bench-core bench-lsm soak soak-network vectors \
+.PHONY: setup gen test test-fast lint run bench bench-core bench-lsm soak soak-network bench-network vectors \
 	clean prometheus chromium dashboards deploy-tools container-tools image image-base \
 	image-prometheus wheels test-deploy test-partition
 
@@ -78,6 +78,10 @@ bench: setup
 # the validators' memory and the finality p99 per minute; fails on drift. Not in make test.
 soak-network: setup
 	$(PY) -m clients.bench.soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),400)
+
+# The network sections alone (1, 4, 7 validators; P-256 banks; finality at half rate).
+bench-network: setup
+	$(PY) -m clients.bench.network
 
 bench-core: setup
 	$(PY) -m clients.bench.core

@@ -1,14 +1,15 @@
 """Network benchmarks: real processes on this machine, driven by the load generator.
 
-For each size (1, 4 and 7 validators, 3 banks) a fresh network is created and
-started by the launcher, every node its own process. The load generator signs with
+For each size (1, 4 and 7 validators, 3 banks with Ed25519 keys; then 1 and 4 with the
+banks holding ECDSA P-256 keys) a fresh network is created and started by the
+launcher, every node its own process. The load generator signs with
 the banks' keys and submits straight to the validators (the ledger alone), closed
 loop with enough payments in flight to saturate it: the settled rate is the maximum
 sustained. For 4 validators a second run holds half that rate open loop and reports
 submission-to-finality latency. Around each saturating run the validators' CPU time
 is read from /proc and the payments committed are counted on the chain, giving CPU
-seconds per settled payment per validator, shown next to the cost of one Ed25519
-verification measured in the same run. Peak RSS of each node kind comes from
+seconds per settled payment per validator, shown next to the cost of one verification
+of the banks' key type measured in the same run. Peak RSS of each node kind comes from
 /proc/<pid>/status (VmHWM).
 """
 
@@ -26,13 +27,19 @@ from clients.load.endpoints import Endpoints, from_network
 from clients.load.output import write_chart
 from clients.load.runner import LoadRun, LoadSettings, RunResult
 from clients.sdk import RegulatorClient, open_channel
-from ledger.keys import PrivateKey
+from ledger.keys import KeyType, PrivateKey
 from ledger.roles import Role
 from services.network import setup as network_setup
 from services.network.launcher import Launcher
 from services.network.setup import NetworkPlan, init_network
 
-SIZES = (1, 4, 7)
+# (validators, the banks' key type) of each saturating run, in order.
+RUNS = ((1, KeyType.ED25519), (4, KeyType.ED25519), (7, KeyType.ED25519),
+        (1, KeyType.ECDSA_P256), (4, KeyType.ECDSA_P256))
+# The targets: settled payments/s by size, and CPU per payment per validator (4
+# validators) as a multiple of one verification of the banks' key type.
+TARGET_RATE = {1: 10_000, 4: 3_000}
+TARGET_CPU_RATIO = 1.4
 BANKS = 3
 # Closed loop: 8 x 600 payments in flight, enough that a single validator is bound by
 # its CPU rather than by waiting for blocks (throughput = in flight / latency).
@@ -81,9 +88,10 @@ def peak_rss_mb(pid: int) -> float:
     return memory_mb(pid, "VmHWM")
 
 
-def verify_cost_us(samples: int = 2000) -> float:
-    """One Ed25519 verification on one core: the floor of a validator's cost per payment."""
-    key = PrivateKey.from_seed(bytes(range(32)))
+def verify_cost_us(samples: int = 2000, key_type: KeyType = KeyType.ED25519) -> float:
+    """One verification on one core: the floor of a validator's cost per payment."""
+    key = (PrivateKey.from_seed(bytes(range(32))) if key_type is KeyType.ED25519
+           else PrivateKey.generate(key_type))
     message = b"x" * 170
     signature = key.sign(message)
     public = key.public_key
@@ -99,11 +107,13 @@ def verify_cost_us(samples: int = 2000) -> float:
 
 
 class BenchNetwork:
-    def __init__(self, validators: int, root: Path) -> None:
+    def __init__(self, validators: int, root: Path,
+                 bank_key_type: KeyType = KeyType.ED25519) -> None:
         self.validators = validators
         self.layout = init_network(
-            root / f"net-{validators}",
-            NetworkPlan(validators=validators, banks=BANKS, base_port=free_base_port()),
+            root / f"net-{validators}-{bank_key_type.value}",
+            NetworkPlan(validators=validators, banks=BANKS, base_port=free_base_port(),
+                        bank_key_type=bank_key_type),
             now=dt.datetime.now(dt.UTC),
         )
         self.launcher = Launcher(self.layout.directory, log_level="WARNING")
@@ -172,109 +182,93 @@ def chart(result: RunResult, name: str, title: str) -> str:
     return str(path)
 
 
+def _label(size: int, key_type: KeyType) -> str:
+    banks = "" if key_type is KeyType.ED25519 else ", P-256 banks"
+    return f"{size} validator{'s' * (size > 1)}{banks}"
+
+
+def _half_rate(network: BenchNetwork, rate: float) -> tuple[dict[str, object], list[dict]]:
+    """Open loop at ``rate``: submission-to-finality latency below saturation."""
+    fixed = network.run(
+        LoadSettings(via="validators", rate=rate, batch=50, duration=FIXED_RATE_S,
+                     warmup=3.0, drain=10.0)
+    )
+    percentiles = fixed.report.percentiles_ms
+    entry = {
+        "rate": rate,
+        "report": fixed.report.to_dict(),
+        "rate_held": fixed.extra["rate_held"],
+        "chart": chart(fixed, "4-validators-half-rate",
+                       f"4 validators, open loop at {rate:,.0f} payments/s"),
+    }
+    rows = [
+        {"metric": f"4 validators at {rate:,.0f}/s: p50 finality", "value": percentiles["p50"],
+         "unit": "ms", "target": ""},
+        {"metric": f"4 validators at {rate:,.0f}/s: p99 finality", "value": percentiles["p99"],
+         "unit": "ms", "target": "< 500"},
+    ]
+    return entry, rows
+
+
 def run() -> dict:
-    verify_us = verify_cost_us()
+    verify_us = {t: verify_cost_us(key_type=t) for t in (KeyType.ED25519, KeyType.ECDSA_P256)}
     rows: list[dict] = []
-    results: dict[str, object] = {"verify_us": verify_us, "sizes": {}}
+    results: dict[str, object] = {
+        "verify_us": verify_us[KeyType.ED25519],
+        "verify_us_p256": verify_us[KeyType.ECDSA_P256],
+        "sizes": {},
+        "p256": {},
+    }
     with tempfile.TemporaryDirectory(prefix="straits-bench-") as tmp:
-        for size in SIZES:
-            with BenchNetwork(size, Path(tmp)) as network:
+        for size, key_type in RUNS:
+            ed25519 = key_type is KeyType.ED25519
+            label = _label(size, key_type)
+            with BenchNetwork(size, Path(tmp), key_type) as network:
                 saturation = network.saturate()
+                name = f"{size}-validators-max" + ("" if ed25519 else "-p256")
                 entry: dict[str, object] = {
                     "settled_per_second": saturation.settled_per_second,
                     "cpu_us_per_payment_per_validator": saturation.cpu_seconds_per_payment * 1e6,
                     "committed": saturation.committed,
                     "saturation_report": saturation.result.report.to_dict(),
-                    "chart": chart(
-                        saturation.result,
-                        f"{size}-validators-max",
-                        f"{size} validators, closed loop at saturation",
-                    ),
+                    "chart": chart(saturation.result, name,
+                                   f"{label}, closed loop at saturation"),
                 }
-                rows.append(
-                    {
-                        "metric": f"{size} validator{'s' * (size > 1)}: max sustained settled",
-                        "value": saturation.settled_per_second,
-                        "unit": "payments/s",
-                        "target": {1: ">= 15,000", 4: ">= 3,500"}.get(size, ""),
-                    }
-                )
-                rows.append(
-                    {
-                        "metric": f"{size} validators: CPU per settled payment per validator",
-                        "value": saturation.cpu_seconds_per_payment * 1e6,
-                        "unit": "µs",
-                        "target": f"<= {1.3 * verify_us:.0f} (1.3 x verify)" if size == 4 else "",
-                    }
-                )
-                if size == 4:
-                    rate = max(saturation.settled_per_second / 2, 1.0)
-                    fixed = network.run(
-                        LoadSettings(
-                            via="validators",
-                            rate=rate,
-                            batch=50,
-                            duration=FIXED_RATE_S,
-                            warmup=3.0,
-                            drain=10.0,
-                        )
-                    )
-                    percentiles = fixed.report.percentiles_ms
-                    entry["half_rate"] = {
-                        "rate": rate,
-                        "report": fixed.report.to_dict(),
-                        "rate_held": fixed.extra["rate_held"],
-                        "chart": chart(
-                            fixed,
-                            "4-validators-half-rate",
-                            f"4 validators, open loop at {rate:,.0f} payments/s",
-                        ),
-                    }
-                    rows.append(
-                        {
-                            "metric": f"4 validators at {rate:,.0f}/s: p50 finality",
-                            "value": percentiles["p50"],
-                            "unit": "ms",
-                            "target": "",
-                        }
-                    )
-                    rows.append(
-                        {
-                            "metric": f"4 validators at {rate:,.0f}/s: p99 finality",
-                            "value": percentiles["p99"],
-                            "unit": "ms",
-                            "target": "< 500",
-                        }
-                    )
+                target = TARGET_RATE.get(size)
+                rows.append({"metric": f"{label}: max sustained settled",
+                             "value": saturation.settled_per_second, "unit": "payments/s",
+                             "target": f">= {target:,}" if target else ""})
+                cpu_us = saturation.cpu_seconds_per_payment * 1e6
+                floor = verify_us[key_type]
+                rows.append({"metric": f"{label}: CPU per settled payment per validator",
+                             "value": cpu_us, "unit": "µs", "target": ""})
+                rows.append({"metric": f"{label}: that CPU / one verification",
+                             "value": cpu_us / floor, "unit": "x",
+                             "target": f"<= {TARGET_CPU_RATIO}" if size == 4 else ""})
+                if size == 4 and ed25519:
+                    entry["half_rate"], half_rows = _half_rate(
+                        network, max(saturation.settled_per_second / 2, 1.0))
+                    rows.extend(half_rows)
                     entry["peak_rss_mb"] = network.peak_rss()
                     for kind, mb in entry["peak_rss_mb"].items():  # type: ignore[union-attr]
-                        rows.append(
-                            {
-                                "metric": f"peak RSS, {kind} node",
-                                "value": mb,
-                                "unit": "MB",
-                                "target": "<= 250" if kind == Role.VALIDATOR else "",
-                            }
-                        )
-                results["sizes"][str(size)] = entry  # type: ignore[index]
-    rows.append(
-        {
-            "metric": "one Ed25519 verification (the floor)",
-            "value": verify_us,
-            "unit": "µs",
-            "target": "",
-        }
-    )
+                        rows.append({"metric": f"peak RSS, {kind} node", "value": mb,
+                                     "unit": "MB",
+                                     "target": "<= 250" if kind == Role.VALIDATOR else ""})
+                group = "sizes" if ed25519 else "p256"
+                results[group][str(size)] = entry  # type: ignore[index]
+    for key_type, us in verify_us.items():
+        rows.append({"metric": f"one {key_type.value} verification (the floor)", "value": us,
+                     "unit": "µs", "target": ""})
     base = results["sizes"]["1"]["settled_per_second"]  # type: ignore[index]
-    for size in SIZES[1:]:
+    for size in (4, 7):
         ratio = results["sizes"][str(size)]["settled_per_second"] / base  # type: ignore[index]
-        rows.append(
-            {
-                "metric": f"scale: {size} validators / 1 validator",
-                "value": ratio,
-                "unit": "x",
-                "target": "",
-            }
-        )
+        rows.append({"metric": f"scale: {size} validators / 1 validator", "value": ratio,
+                     "unit": "x", "target": ""})
     results["rows"] = rows
     return results
+
+
+if __name__ == "__main__":
+    from clients.bench import core
+
+    core.main({"network": run}, Path("bench/network.json"), "python -m clients.bench.network")
