@@ -165,7 +165,7 @@ def _signed_balance(balance: camt053.CashBalance8) -> Decimal:
 
 
 def test_a_day_of_issuance_transfers_and_redemption_balances_to_the_banks_history(
-    network: Network, genesis: Genesis
+    network: Network, genesis: Genesis, capsys: pytest.CaptureFixture[str]
 ) -> None:
     central_bank = network.central_bank_client()
     iso = IsoBank(BankClient(network.channel("bank-c", network.client_tls("bank-c"))), genesis)
@@ -234,6 +234,14 @@ def test_a_day_of_issuance_transfers_and_redemption_balances_to_the_banks_histor
 
     # Listings that filter on nothing still hold transfers only.
     assert {p.kind for p in bank_c.history(page_size=1000)} == {pb.PAYMENT_KIND_TRANSFER}
+    assert main(["--json", *_cli(network, "bank-c", "history", "--kind", "issuance",
+                                 "--kind", "redemption")]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["transfer_id"], r["reference"]) for r in listed] == [
+        ("issuance", issued_again.transaction_id.hex(), "bond-day-c2"),
+        ("redemption", redeemed.transaction_id.hex(), "bond-day-c1"),
+        ("issuance", issued.transaction_id.hex(), "bond-day-c1"),
+    ]
 
 
 def test_a_bad_file_is_refused_whole_and_changes_nothing(
