@@ -30,6 +30,7 @@ from clients.sdk import BankClient
 from clients.sdk.bank import ALL_KINDS
 from ledger import genesis as genesis_file
 from ledger.genesis import Genesis
+from services.participant.bank.node import BankNode
 from tests.bank.network import Network
 
 TRANSFERS = 1000
@@ -326,3 +327,34 @@ def test_a_uetr_sent_again_with_other_content_is_rejected_not_paid(
     row = read_pacs002(again.report).tx_inf_and_sts[0]
     assert (row.tx_sts, row.sts_rsn_inf[0].rsn.cd) == ("RJCT", "AM05")
     assert again.refused == 1 and iso.bank.balance().balance == balance
+
+
+def test_a_restarted_bank_node_catches_up_on_an_issuance_and_lists_it_once(
+    network: Network, genesis: Genesis
+) -> None:
+    central_bank = network.central_bank_client()
+    node = network.banks["bank-a"]
+    before = central_bank.issue("bank-a", 10_00, "bond-restart-1")
+    # Once a later transfer of its own is final, the node has followed the issuance too.
+    network.bank("bank-a").send("bank-b", 1, reference="before restart", wait=True)
+    assert node.height > before.height
+    node.stop()
+    while_down = central_bank.issue("bank-a", 20_00, "bond-restart-2")
+
+    network.banks["bank-a"] = restarted = BankNode(node.config)
+    restarted.start()
+    iso = IsoBank(network.bank("bank-a"), genesis)
+    statement = read_camt053(iso.statement(dt.datetime.now(dt.UTC).date())).stmt[0]
+
+    issuances = [p.transfer_id for p in iso.bank.history(kinds=[pb.PAYMENT_KIND_ISSUANCE],
+                                                         page_size=1000)]
+    assert len(issuances) == len(set(issuances))
+    assert {before.transaction_id, while_down.transaction_id} <= set(issuances)
+    booked = [e.addtl_ntry_inf for e in statement.ntry if e.addtl_ntry_inf.startswith("issu")]
+    assert sorted(booked) == sorted(f"issuance {i.hex()}" for i in issuances)
+    balances = {b.tp.cd_or_prtry.cd: _signed_balance(b) for b in statement.bal}
+    net = sum((e.amt.value if e.cdt_dbt_ind.value == "CRDT" else -e.amt.value)
+              for e in statement.ntry)
+    assert balances["OPBD"] + net == balances["CLBD"]
+    assert balances["CLBD"] == Decimal(iso.bank.balance().balance).scaleb(
+        -genesis.currency.decimals)
