@@ -1,6 +1,8 @@
 """ISO 20022 against a running network, as a bank's back office uses it: a pacs.009 of
 1,000 transfers settles and its pacs.002 reports each; the day's camt.053 matches the
-bank's history; a bad file is refused whole and changes nothing."""
+bank's history entry for entry, issuances and redemptions included, and its balances
+agree with its entries, also after the bank's node restarted; a bad file is refused
+whole and changes nothing."""
 
 from __future__ import annotations
 
