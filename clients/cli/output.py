@@ -50,6 +50,7 @@ def payment_record(payment: bank_pb.Payment) -> dict[str, Any]:
         "height": payment.settled_height or payment.committed_height,
         "reference": payment.reference,
         "reason": payment.reason,
+        "kind": _name(bank_pb.PaymentKind, payment.kind, "PAYMENT_KIND_"),
     }
 
 

@@ -6,31 +6,49 @@
     Path("day.xml").write_bytes(iso.statement(date(2026, 12, 3)))  # camt.053
 
 The genesis gives the currency, its decimals and every participant's BIC; the bank
-learns its own id from its node. The statement's balances are worked back from the
-balance now: the closing balance is today's balance less every transfer settled
-after the day, the opening one the closing less the day's entries. Issuance and
-redemption by the central bank are not in a bank's payment history, so a statement
-of a day before such a movement shows it as part of its balances.
+learns its own id from its node. A statement's entries are the bank's history of
+every kind (transfers, the central bank's issuances to it, its redemptions), which
+is every change of its balance; the balances are worked back from the balance now,
+read at a validator's height once the node has followed that height: the closing
+balance is that balance less every entry settled after the day, the opening one the
+closing less the day's entries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 
+import grpc
 from straits.bank.v1 import bank_pb2 as pb
 
-from clients.iso20022.camt053 import Entry, day_bounds_ms, write_camt053
+from clients.iso20022.camt053 import (
+    ISSUANCE,
+    REDEMPTION,
+    TRANSFER,
+    Entry,
+    day_bounds_ms,
+    write_camt053,
+)
 from clients.iso20022.pacs002 import Outcome, write_pacs002
 from clients.iso20022.pacs009 import FileTransfer, TransferFile, read_pacs009
-from clients.sdk.bank import BankClient, Instruction
+from clients.sdk.bank import ALL_KINDS, BankClient, Instruction
 from clients.sdk.channel import ApiError
 from ledger.genesis import Genesis
 
 BATCH = 1000
 _ID_LENGTH = 35
+# How long a statement waits for the bank's node to follow the height its balance was
+# read at (validators may commit a block a moment before the node has followed it).
+FOLLOW_WAIT_S = 10.0
+_FOLLOW_POLL_S = 0.05
+_KINDS = {
+    pb.PAYMENT_KIND_ISSUANCE: ISSUANCE,
+    pb.PAYMENT_KIND_REDEMPTION: REDEMPTION,
+}
 
 
 @dataclass(frozen=True)
@@ -106,18 +124,32 @@ class IsoBank:
                              created=now)
 
     def entries(self, day: dt.date) -> tuple[int, list[Entry]]:
-        """(opening balance, the day's settled transfers), from the balance and history."""
+        """(opening balance, the day's bookings), from the balance and history."""
         account, height = self.bank.balance_at()
+        self._await_followed(height)
         start, end = day_bounds_ms(day)
         settled = [
             _entry(p) for p in self.bank.history(statuses=[pb.PAYMENT_STATUS_SETTLED],
-                                                 page_size=1000)
+                                                 page_size=1000, kinds=ALL_KINDS)
             if p.settled_height <= height
         ]
         later = sum(e.signed for e in settled if e.settled_time_ms >= end)
         day_entries = [e for e in settled if start <= e.settled_time_ms < end]
         closing = account.balance - later
         return closing - sum(e.signed for e in day_entries), day_entries
+
+    def _await_followed(self, height: int) -> None:
+        """Returns once the node's history holds every block up to ``height``."""
+        deadline = time.monotonic() + FOLLOW_WAIT_S
+        followed = self.bank.followed_height()
+        while followed < height:
+            if time.monotonic() > deadline:
+                raise ApiError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, "unavailable", "",
+                    f"expected the bank node to have followed block {height}, where the "
+                    f"balance was read, got block {followed} after {FOLLOW_WAIT_S:g} s")
+            time.sleep(_FOLLOW_POLL_S)
+            followed = self.bank.followed_height()
 
     def statement(self, day: dt.date) -> bytes:
         """camt.053 of this bank's account for the UTC day ``day``."""
@@ -143,4 +175,5 @@ def _entry(payment: pb.Payment) -> Entry:
         reference=payment.reference,
         settled_time_ms=payment.settled_time_ms,
         settled_height=payment.settled_height,
+        kind=_KINDS.get(payment.kind, TRANSFER),
     )

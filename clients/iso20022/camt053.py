@@ -7,11 +7,14 @@ The day is a UTC calendar day; an entry belongs to it when its block's timestamp
   currency, ``Ownr`` and ``Svcr`` by BIC (the bank, and the central bank);
 - ``Bal``: OPBD (opening booked) and CLBD (closing booked);
 - ``TxsSummry``: number and sum of entries, credits and debits, and the net;
-- one ``Ntry`` per settled transfer, oldest first: amount, CRDT (incoming) or DBIT
-  (outgoing), status BOOK, booking date-time, value date, bank transaction code
-  PMNT / RCDT or ICDT / FICT, the end-to-end id and UETR in ``Refs``, the transfer id
-  (its first 32 hex digits) as ``AcctSvcrRef`` and whole in ``AddtlNtryInf``, and the
-  payer's and payee's BICs as debtor and creditor agents.
+- one ``Ntry`` per settled transfer, issuance and redemption, oldest first: amount,
+  CRDT (incoming, issued) or DBIT (outgoing, redeemed), status BOOK, booking
+  date-time, value date, the bank transaction code, the transaction id (its first 32
+  hex digits) as ``AcctSvcrRef`` and whole in ``AddtlNtryInf``, and the payer's and
+  payee's BICs as debtor and creditor agents. A transfer is PMNT / RCDT or ICDT /
+  FICT with its end-to-end id and UETR in ``Refs``; an issuance PMNT / MCOP / OTHR
+  and a redemption PMNT / MDOP / OTHR, each with a proprietary code that names it,
+  and the collateral reference as end-to-end id (whole in ``AddtlTxInf``).
 """
 
 from __future__ import annotations
@@ -31,15 +34,29 @@ from ledger.genesis import Genesis, ParticipantSpec
 VERSION = "camt.053.001.08"
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{VERSION}"
 _REFERENCE_LENGTH = 32
-# Said in every statement, so no reader takes the entries for every movement.
-NOT_ITEMISED = ("Entries are interbank transfers. Issuance and redemption by the central "
-                "bank are not itemised; they show in the balances.")
 _ID_LENGTH = 35
+TRANSFER, ISSUANCE, REDEMPTION = "transfer", "issuance", "redemption"
+# Issuance and redemption create and destroy money on the account: no other account
+# is debited or credited, so neither is a credit transfer. The external code set has
+# no sub-family for a central bank's issuance against collateral; the Payments
+# domain's miscellaneous credit and debit operations with OTHR say what kind of
+# booking it is, and the proprietary code says which one.
+_CODES = {
+    ISSUANCE: ("MCOP", "OTHR"),
+    REDEMPTION: ("MDOP", "OTHR"),
+}
+PROPRIETARY_ISSUER = "STRAITS"
+_PROPRIETARY = {ISSUANCE: "ISSUANCE", REDEMPTION: "REDEMPTION"}
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One settled transfer on the account: positive ``amount`` in minor units."""
+    """One booking on the account: positive ``amount`` in minor units.
+
+    ``kind``: a transfer between banks, or the central bank's issuance to the account
+    (``incoming``, payer the central bank) or the bank's redemption (payee the central
+    bank); ``transfer_id`` is the ledger transaction's id and, for those two,
+    ``reference`` its collateral reference."""
 
     transfer_id: str  # hex
     incoming: bool
@@ -49,6 +66,7 @@ class Entry:
     reference: str
     settled_time_ms: int
     settled_height: int
+    kind: str = TRANSFER
 
     @property
     def signed(self) -> int:
@@ -92,15 +110,33 @@ def _balance(code: str, minor: int, day: dt.date, genesis: Genesis) -> camt053.C
     )
 
 
+def _code(entry: Entry) -> camt053.BankTransactionCodeStructure4:
+    if entry.kind == TRANSFER:
+        family, sub_family = ("RCDT" if entry.incoming else "ICDT"), "FICT"
+    else:
+        family, sub_family = _CODES[entry.kind]
+    proprietary = _PROPRIETARY.get(entry.kind)
+    return camt053.BankTransactionCodeStructure4(
+        domn=camt053.BankTransactionCodeStructure5(
+            cd="PMNT",
+            fmly=camt053.BankTransactionCodeStructure6(cd=family, sub_fmly_cd=sub_family),
+        ),
+        prtry=camt053.ProprietaryBankTransactionCodeStructure1(
+            cd=proprietary, issr=PROPRIETARY_ISSUER) if proprietary else None,
+    )
+
+
 def _entry(entry: Entry, genesis: Genesis) -> camt053.ReportEntry10:
     by_id = {p.id: p for p in genesis.participants}
-    end_to_end, uetr = split_reference(entry.reference)
+    if entry.kind == TRANSFER:
+        end_to_end, uetr = split_reference(entry.reference)
+        more = None
+    else:
+        # The collateral reference is how the central bank and the bank both name it.
+        end_to_end, uetr = entry.reference, ""
+        more = f"collateral {entry.reference}" if entry.reference else None
     side = camt053.CreditDebitCode.CRDT if entry.incoming else camt053.CreditDebitCode.DBIT
-    code = camt053.BankTransactionCodeStructure4(domn=camt053.BankTransactionCodeStructure5(
-        cd="PMNT",
-        fmly=camt053.BankTransactionCodeStructure6(
-            cd="RCDT" if entry.incoming else "ICDT", sub_fmly_cd="FICT"),
-    ))
+    code = _code(entry)
     reference = entry.transfer_id[:_REFERENCE_LENGTH]
     details = camt053.EntryTransaction10(
         refs=camt053.TransactionReferences6(
@@ -114,6 +150,7 @@ def _entry(entry: Entry, genesis: Genesis) -> camt053.ReportEntry10:
             dbtr_agt=_agent(by_id.get(entry.payer), entry.payer),
             cdtr_agt=_agent(by_id.get(entry.payee), entry.payee),
         ),
+        addtl_tx_inf=more,
     )
     return camt053.ReportEntry10(
         ntry_ref=str(entry.settled_height),
@@ -127,7 +164,7 @@ def _entry(entry: Entry, genesis: Genesis) -> camt053.ReportEntry10:
         acct_svcr_ref=reference,
         bk_tx_cd=code,
         ntry_dtls=[camt053.EntryDetails9(tx_dtls=[details])],
-        addtl_ntry_inf=f"transfer {entry.transfer_id}",
+        addtl_ntry_inf=f"{entry.kind} {entry.transfer_id}",
     )
 
 
@@ -174,7 +211,6 @@ def write_camt053(genesis: Genesis, account: str, day: dt.date, *, opening: int,
         bal=[_balance("OPBD", opening, day, genesis), _balance("CLBD", closing, day, genesis)],
         txs_summry=_totals(ordered, genesis),
         ntry=[_entry(e, genesis) for e in ordered],
-        addtl_stmt_inf=NOT_ITEMISED,
     )
     document = camt053.Document(bk_to_cstmr_stmt=camt053.BankToCustomerStatementV08(
         grp_hdr=camt053.GroupHeader81(msg_id=message_id,

@@ -21,6 +21,7 @@ from clients.sdk.channel import (
 )
 
 URGENT, NORMAL = tx_pb.PRIORITY_URGENT, tx_pb.PRIORITY_NORMAL
+ALL_KINDS = (pb.PAYMENT_KIND_TRANSFER, pb.PAYMENT_KIND_ISSUANCE, pb.PAYMENT_KIND_REDEMPTION)
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,23 @@ class BankClient:
 
     def history(self, *, direction: int = pb.DIRECTION_UNSPECIFIED, counterparty: str = "",
                 statuses: Iterable[int] = (), from_height: int = 0, to_height: int = 0,
-                page_size: int = 0) -> Iterator[pb.Payment]:
+                page_size: int = 0, kinds: Iterable[int] = ()) -> Iterator[pb.Payment]:
+        """Newest first. ``kinds`` empty: transfers only; ``ALL_KINDS`` adds the central
+        bank's issuances to this bank and its redemptions (``Payment.kind`` tells them)."""
         def fetch(token: str) -> tuple[list[pb.Payment], str]:
             request = pb.ListHistoryRequest(
                 direction=direction, counterparty=counterparty, statuses=list(statuses),
                 from_height=from_height, to_height=to_height, page_size=page_size,
-                page_token=token)
+                page_token=token, kinds=list(kinds))
             answer = unary(self._stub.ListHistory, request, self._timeout)
             return list(answer.payments), answer.next_page_token
 
         return pages(fetch)
+
+    def followed_height(self) -> int:
+        """The last block the node has followed: its history holds every block up to it."""
+        request = pb.ListHistoryRequest(page_size=1)
+        return unary(self._stub.ListHistory, request, self._timeout).height
 
     def payment(self, *, transfer_id: bytes = b"", request_id: str = "") -> pb.Payment:
         request = (pb.GetPaymentRequest(transfer_id=transfer_id) if transfer_id

@@ -25,7 +25,7 @@ from clients.iso20022 import (
     write_pacs002,
     write_pacs009,
 )
-from clients.iso20022.camt053 import Entry
+from clients.iso20022.camt053 import ISSUANCE, REDEMPTION, Entry
 from clients.iso20022.document import read, render, schema_errors
 from ledger.genesis import Currency, Genesis, Parameters, ParticipantSpec, ValidatorSpec
 from ledger.keys import PrivateKey
@@ -229,7 +229,47 @@ def test_a_statement_balances_its_entries_and_says_where_each_came_from() -> Non
     assert statement.ntry[0].ntry_dtls[0].tx_dtls[0].refs.uetr is None
     assert statement.txs_summry.ttl_ntries.ttl_net_ntry.amt == Decimal("300.00")
     assert statement.acct.ccy == "SGD" and statement.acct.id.othr.id == "bank-a"
-    assert "not itemised" in statement.addtl_stmt_inf
+    assert statement.addtl_stmt_inf is None
+
+
+def test_issuance_and_redemption_are_entries_with_their_own_codes_and_collateral() -> None:
+    day_ms = 1_764_720_000_000  # 2025-12-03 00:00 UTC
+    entries = [
+        Entry("aa" * 32, True, "central-bank", "bank-a", 1_000_000, "bond-7 tranche 2",
+              day_ms + 1_000, 2, kind=ISSUANCE),
+        Entry("bb" * 32, False, "bank-a", "bank-b", 250_000, "", day_ms + 2_000, 3),
+        Entry("cc" * 32, False, "bank-a", "central-bank", 300_000, "B" * 40, day_ms + 3_000,
+              4, kind=REDEMPTION),
+    ]
+    statement = read_camt053(write_camt053(
+        GENESIS, "bank-a", dt.date(2025, 12, 3), opening=0, entries=entries,
+        message_id="STMT-3", created=NOW)).stmt[0]
+
+    codes = [(e.bk_tx_cd.domn.cd, e.bk_tx_cd.domn.fmly.cd, e.bk_tx_cd.domn.fmly.sub_fmly_cd,
+              e.bk_tx_cd.prtry.cd if e.bk_tx_cd.prtry else None) for e in statement.ntry]
+    assert codes == [("PMNT", "MCOP", "OTHR", "ISSUANCE"), ("PMNT", "ICDT", "FICT", None),
+                     ("PMNT", "MDOP", "OTHR", "REDEMPTION")]
+    assert [(e.cdt_dbt_ind.value, e.amt.value, e.addtl_ntry_inf) for e in statement.ntry] == [
+        ("CRDT", Decimal("10000.00"), "issuance " + "aa" * 32),
+        ("DBIT", Decimal("2500.00"), "transfer " + "bb" * 32),
+        ("DBIT", Decimal("3000.00"), "redemption " + "cc" * 32),
+    ]
+    issued = statement.ntry[0].ntry_dtls[0].tx_dtls[0]
+    assert (issued.refs.end_to_end_id, issued.refs.uetr, issued.addtl_tx_inf) == (
+        "bond-7 tranche 2", None, "collateral bond-7 tranche 2")
+    assert issued.rltd_agts.dbtr_agt.fin_instn_id.bicfi == "CBNKSGX0"
+    redeemed = statement.ntry[2].ntry_dtls[0].tx_dtls[0]
+    # A collateral reference longer than Max35Text is cut in Refs and whole in AddtlTxInf.
+    assert (redeemed.refs.end_to_end_id, redeemed.addtl_tx_inf) == (
+        "B" * 35, "collateral " + "B" * 40)
+    assert redeemed.rltd_agts.cdtr_agt.fin_instn_id.bicfi == "CBNKSGX0"
+    balances = {b.tp.cd_or_prtry.cd: (b.amt.value, b.cdt_dbt_ind.value) for b in statement.bal}
+    assert balances == {"OPBD": (Decimal("0.00"), "CRDT"), "CLBD": (Decimal("4500.00"), "CRDT")}
+    summary = statement.txs_summry
+    assert (summary.ttl_cdt_ntries.nb_of_ntries, summary.ttl_cdt_ntries.sum) == (
+        "1", Decimal("10000.00"))
+    assert (summary.ttl_dbt_ntries.nb_of_ntries, summary.ttl_dbt_ntries.sum) == (
+        "2", Decimal("5500.00"))
 
 
 def test_every_message_we_write_holds_to_the_schema_facets() -> None:

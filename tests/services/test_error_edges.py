@@ -66,6 +66,8 @@ def test_watching_from_the_largest_uint64_height_is_an_invalid_argument(bank) ->
     [
         (pb.ListHistoryRequest(statuses=[pb.PAYMENT_STATUS_SETTLED, 99]), "statuses"),
         (pb.ListHistoryRequest(direction=7), "direction"),
+        (pb.ListHistoryRequest(kinds=[pb.PAYMENT_KIND_ISSUANCE, 9]), "kinds"),
+        (pb.ListHistoryRequest(kinds=[pb.PAYMENT_KIND_UNSPECIFIED]), "kinds"),
         (pb.ListHistoryRequest(to_height=2**63), "to_height"),
         (pb.ListHistoryRequest(from_time_ms=2**64 - 1), "from_time_ms"),
         (pb.ListHistoryRequest(page_token="9" * 30), "page_token"),

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from clients.iso20022.camt053 import Entry
 
 FORMATS = ("table", "camt.053")
-ENTRY_COLUMNS = ("transfer_id", "direction", "counterparty", "amount", "settled", "reference")
+ENTRY_COLUMNS = ("transfer_id", "kind", "direction", "counterparty", "amount", "settled",
+                 "reference")
 
 
 def is_xml(path: Path) -> bool:
@@ -147,6 +148,7 @@ def run_statement(args: argparse.Namespace) -> int:
 def _entry_record(entry: Entry) -> dict[str, object]:
     return {
         "transfer_id": entry.transfer_id,
+        "kind": entry.kind,
         "direction": "in" if entry.incoming else "out",
         "counterparty": entry.payer if entry.incoming else entry.payee,
         "amount": entry.amount,

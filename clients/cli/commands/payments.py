@@ -46,6 +46,12 @@ STATUSES = {
     for v in pb.PaymentStatus.values()
     if v
 }
+# Besides transfers, the central bank's issuances to the bank and its redemptions.
+KINDS = {
+    pb.PaymentKind.Name(v).removeprefix("PAYMENT_KIND_").lower(): v
+    for v in pb.PaymentKind.values()
+    if v
+}
 FILE_BATCH = 1000
 COMMIT_COLUMNS = ("transaction_id", "height", "outcome", "reason")
 
@@ -111,6 +117,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--from-height", type=count, default=0)
     history.add_argument("--to-height", type=count, default=0)
     history.add_argument("--limit", type=count, default=50)
+    history.add_argument("--kind", action="append", choices=KINDS, default=[],
+                         help="transfer (the default), issuance, redemption; may repeat")
 
     watch = add_node_command(
         commands, "watch", "print settlement events as blocks commit", run_watch, seats=BANKS
@@ -244,10 +252,12 @@ def run_history(args: argparse.Namespace) -> int:
         from_height=args.from_height,
         to_height=args.to_height,
         page_size=min(args.limit, 1000),
+        kinds=[KINDS[k] for k in args.kind],
     )
     # `reason` says how a payment left its queue: settled_by_offsetting, day_closed.
     records = [payment_record(p) for p in islice(payments, args.limit)]
-    emit(args, records, (*PAYMENT_COLUMNS, "reason"))
+    columns = (*PAYMENT_COLUMNS, "reason")
+    emit(args, records, ("kind", *columns) if set(args.kind) - {"transfer"} else columns)
     return 0
 
 

@@ -5,7 +5,8 @@ It holds the bank's ledger key and serves ``BankService`` to the bank's own clie
 through ``ParticipantNode``: signed here, recorded with its request id before it
 leaves, forwarded in batches to the validators with failover, followed to finality.
 The bank's payments, queue and history are the ``PaymentBook`` built from the
-followed blocks; balance and position are read from a validator.
+followed blocks (with the central bank's issuances to the bank and the bank's
+redemptions); balance and position are read from a validator.
 
     straits bank --config nodes/bank-a/node.toml
 """
@@ -46,7 +47,7 @@ class BankNode(ParticipantNode):
     exports_payments = True
 
     def _setup(self, db: NodeDb) -> None:
-        self.book = PaymentBook(db, self.participant_id)
+        self.book = PaymentBook(db, self.participant_id, self.genesis.central_bank.id)
         self.events = threading.Condition()
 
     def _services(self) -> list[Service]:

@@ -10,6 +10,14 @@ and reprioritise operations, and expiry. Every change of status is also appended
 
 Queue order is the ledger's: priority, then arrival (``seq``: height and position
 in the block that carried the transfer).
+
+Besides transfers, the book holds what the central bank did to this bank's account:
+each issuance to it (an ``issue`` naming this bank, which its redacted view carries)
+and each redemption it signed, once a block applied them (``kind`` ISSUANCE or
+REDEMPTION, status SETTLED, the block's height and time, the collateral reference).
+They are keyed by transaction id like transfers, so a block seen twice records each
+once. They append no ``events``: ``WatchSettlements`` and the payment metrics stay
+about transfers, and ``history`` lists them only when asked (``kinds``).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from services.participant.follower import FollowedBlock
 from services.participant.outbox import NodeDb, chunks
 
 OUT, IN = pb.DIRECTION_OUTGOING, pb.DIRECTION_INCOMING
+TRANSFER = pb.PAYMENT_KIND_TRANSFER
+ISSUANCE, REDEMPTION = pb.PAYMENT_KIND_ISSUANCE, pb.PAYMENT_KIND_REDEMPTION
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 # A payment's reason when the liquidity-saving mechanism settled it from the queue.
@@ -54,7 +64,8 @@ CREATE TABLE IF NOT EXISTS payments (
     settled_time_ms INTEGER NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '',
     detail TEXT NOT NULL DEFAULT '',
-    seq INTEGER NOT NULL DEFAULT 0
+    seq INTEGER NOT NULL DEFAULT 0,
+    kind INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS payments_status ON payments (status, priority, seq);
 CREATE TABLE IF NOT EXISTS events (
@@ -69,8 +80,10 @@ CREATE INDEX IF NOT EXISTS events_height ON events (height);
 _COLUMNS = (
     "transfer_id, request_id, direction, payer, payee, amount, priority, reference,"
     " status, held, committed_height, settled_height, created_time_ms,"
-    " settled_time_ms, reason, detail"
+    " settled_time_ms, reason, detail, kind"
 )
+# A file written before kinds existed holds transfers only: they take the default.
+_ADD_KIND = "ALTER TABLE payments ADD COLUMN kind INTEGER NOT NULL DEFAULT 1"
 
 _RECEIPT_STATUS = {
     receipt_pb.OUTCOME_SETTLED: pb.PAYMENT_STATUS_SETTLED,
@@ -104,6 +117,7 @@ def _payment(row: Sequence[object]) -> pb.Payment:
         settled_time,
         reason,
         detail,
+        kind,
     ) = row
     return pb.Payment(
         transfer_id=transfer_id,
@@ -122,6 +136,7 @@ def _payment(row: Sequence[object]) -> pb.Payment:
         settled_time_ms=settled_time,
         reason=reason,
         detail=detail,
+        kind=kind,
     )
 
 
@@ -134,13 +149,18 @@ class HistoryFilter:
     to_height: int = 0
     from_time_ms: int = 0
     to_time_ms: int = 0
+    kinds: tuple[int, ...] = (TRANSFER,)
 
 
 class PaymentBook:
-    def __init__(self, db: NodeDb, bank: str) -> None:
+    def __init__(self, db: NodeDb, bank: str, central_bank: str) -> None:
         self._db = db
         self._bank = bank
+        self._central_bank = central_bank
         db.script(_SCHEMA)
+        columns = {row[1] for row in db.query("PRAGMA table_info(payments)")}
+        if "kind" not in columns:
+            db.script(_ADD_KIND)
 
     # --- writes ------------------------------------------------------------------------
 
@@ -187,7 +207,19 @@ class PaymentBook:
                 continue
             if tx.kind == "transfer":
                 self._carried(conn, block, position, tx, receipt)
-            elif tx.signer == self._bank and receipt.outcome == receipt_pb.OUTCOME_APPLIED:
+            elif receipt.outcome != receipt_pb.OUTCOME_APPLIED:
+                continue
+            elif tx.kind == "issue" and tx.body.issue.bank == self._bank:
+                issue = tx.body.issue
+                self._booked(
+                    conn, block, position, tx, ISSUANCE, issue.amount, issue.collateral_ref
+                )
+            elif tx.signer == self._bank and tx.kind == "redeem":
+                redeem = tx.body.redeem
+                self._booked(
+                    conn, block, position, tx, REDEMPTION, redeem.amount, redeem.collateral_ref
+                )
+            elif tx.signer == self._bank:
                 self._operated(conn, tx)
         for settlement in block.settlements:
             status = _RECEIPT_STATUS.get(settlement.outcome)
@@ -242,6 +274,42 @@ class PaymentBook:
             ),
         )
         self._event(conn, tx.id, block.height)
+
+    def _booked(
+        self,
+        conn: sqlite3.Connection,
+        block: FollowedBlock,
+        position: int,
+        tx: Transaction,
+        kind: int,
+        amount: int,
+        collateral_ref: str,
+    ) -> None:
+        """An issuance to, or redemption by, this bank that ``block`` applied: final at once."""
+        incoming = kind == ISSUANCE
+        request = conn.execute("SELECT request_id FROM outbox WHERE tx_id=?", (tx.id,)).fetchone()
+        conn.execute(
+            "INSERT OR IGNORE INTO payments (transfer_id, request_id, direction, payer, payee,"
+            " amount, priority, reference, status, committed_height, settled_height,"
+            " created_time_ms, settled_time_ms, seq, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                tx.id,
+                request[0] if request is not None else None,
+                IN if incoming else OUT,
+                tx.signer if incoming else self._bank,
+                self._bank if incoming else self._central_bank,
+                amount,
+                0,
+                collateral_ref,
+                pb.PAYMENT_STATUS_SETTLED,
+                block.height,
+                block.height,
+                block.timestamp_ms,
+                block.timestamp_ms,
+                block.height * SEQ_SPAN + position,
+                kind,
+            ),
+        )
 
     def _operated(self, conn: sqlite3.Connection, tx: Transaction) -> None:
         body = tx.body
@@ -326,7 +394,8 @@ class PaymentBook:
         self, where: HistoryFilter, page_size: int, page_token: int
     ) -> tuple[list[pb.Payment], int]:
         """A page, newest first, and the token of the next page (0 when none)."""
-        clauses, params = ["1=1"], []  # type: ignore[var-annotated]
+        clauses = [f"kind IN ({','.join('?' * len(where.kinds))})"]
+        params: list[object] = list(where.kinds)
         if page_token:
             clauses.append("rowid<?")
             params.append(page_token)

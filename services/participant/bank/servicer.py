@@ -20,7 +20,7 @@ from straits.validator.v1 import validator_pb2 as validator_pb
 
 from ledger.errors import StraitsError, expected
 from services.common.errors import InvalidRequestError, to_error_proto
-from services.participant.bank.payments import HistoryFilter, PaymentBook
+from services.participant.bank.payments import TRANSFER, HistoryFilter, PaymentBook
 from services.participant.node import remaining
 
 
@@ -47,6 +47,16 @@ class BankDesk(Protocol):
 
 MAX_INSTRUCTIONS = 2000
 WATCH_POLL_S = 1.0
+
+
+def _kinds(kinds: Sequence[int]) -> tuple[int, ...]:
+    if pb.PAYMENT_KIND_UNSPECIFIED in kinds:
+        raise InvalidRequestError(
+            expected("PAYMENT_KIND_TRANSFER, _ISSUANCE or _REDEMPTION", "PAYMENT_KIND_UNSPECIFIED"),
+            field="kinds",
+        )
+    # Empty lists transfers only: what every client saw before kinds existed.
+    return tuple(sorted(set(kinds))) or (TRANSFER,)
 
 
 def _page_token(token: str) -> int:
@@ -123,12 +133,15 @@ class BankServicer(pb_grpc.BankServiceServicer):
             to_height=request.to_height,
             from_time_ms=request.from_time_ms,
             to_time_ms=request.to_time_ms,
+            kinds=_kinds(request.kinds),
         )
+        # Read before the page: every block at or below it is in the book already.
+        height = self._node.height
         payments, token = self._node.book.history(
             where, request.page_size, _page_token(request.page_token)
         )
         return pb.ListHistoryResponse(
-            payments=payments, next_page_token=str(token) if token else ""
+            payments=payments, next_page_token=str(token) if token else "", height=height
         )
 
     def GetPayment(
