@@ -8,7 +8,7 @@ the quorum size is named in ``ledger.quorum``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from straits.ledger.v1 import block_pb2 as block_pb
@@ -20,6 +20,12 @@ from ledger.quorum import quorum
 from ledger.transaction import Transaction
 
 MAX_SEALS = 1024
+
+# Finds an already decoded transaction by its body bytes and signature: a validator's
+# mempool, so a proposal's transactions admitted before are not decoded again. It must
+# return only a decode of exactly those bytes (same body bytes, same signature), which
+# is the same value ``Transaction.from_proto`` would build.
+KnownTransactions = Callable[[bytes, bytes], Transaction | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +67,9 @@ class Block:
         return self.to_proto().SerializeToString()
 
     @classmethod
-    def from_proto(cls, message: block_pb.Block, *, chain_id: str) -> Block:
+    def from_proto(
+        cls, message: block_pb.Block, *, chain_id: str, known: KnownTransactions | None = None
+    ) -> Block:
         header = codec.decode(block_pb.BlockHeader, message.header)
         if header.chain_id != chain_id:
             raise InvalidBlockError(
@@ -71,7 +79,13 @@ class Block:
             raise InvalidBlockError(
                 expected(f"at most {MAX_SEALS} seals", len(message.seals)), field="seals"
             )
-        transactions = tuple(Transaction.from_proto(chain_id, t) for t in message.transactions)
+        if known is None:
+            transactions = tuple(Transaction.from_proto(chain_id, t) for t in message.transactions)
+        else:
+            transactions = tuple(
+                known(t.body, t.signature) or Transaction.from_proto(chain_id, t)
+                for t in message.transactions
+            )
         ids = [t.id for t in transactions]
         if len(set(ids)) != len(ids):
             # The second copy could only ever be a replay, which makes a block invalid.
@@ -93,8 +107,10 @@ class Block:
         )
 
     @classmethod
-    def decode(cls, data: bytes, *, chain_id: str) -> Block:
-        return cls.from_proto(codec.decode(block_pb.Block, data), chain_id=chain_id)
+    def decode(
+        cls, data: bytes, *, chain_id: str, known: KnownTransactions | None = None
+    ) -> Block:
+        return cls.from_proto(codec.decode(block_pb.Block, data), chain_id=chain_id, known=known)
 
 
 def build(

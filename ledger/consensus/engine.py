@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from straits.consensus.v1 import consensus_pb2 as pb
 
-from ledger.block import Block, Seal
+from ledger.block import Block, KnownTransactions, Seal
 from ledger.consensus.application import Application
 from ledger.consensus.config import ConsensusConfig
 from ledger.consensus.height import HeightState
@@ -50,8 +50,11 @@ class Engine:
         config: ConsensusConfig | None = None,
         last_signed: LastSigned | None = None,
         abstain_through: int = 0,
+        known_transactions: KnownTransactions | None = None,
     ) -> None:
         self._app = application
+        # Lends a proposal's transactions already decoded at admission (the mempool).
+        self._known = known_transactions
         self._chain_id = application.chain_id
         self._identity = identity
         self._config = config or ConsensusConfig()
@@ -326,7 +329,7 @@ class Engine:
 
     def _receive(self, data: bytes) -> None:
         try:
-            message = Message.decode(data, chain_id=self._chain_id)
+            message = Message.decode(data, chain_id=self._chain_id, known=self._known)
         except InvalidMessageError as exc:
             self._reject(exc.reason)
             return

@@ -15,7 +15,7 @@ from enum import IntEnum
 from straits.consensus.v1 import consensus_pb2 as pb
 
 from ledger import codec
-from ledger.block import Block
+from ledger.block import Block, KnownTransactions
 from ledger.errors import DecodeError, InvalidBlockError, InvalidMessageError, expected
 from ledger.keys import PrivateKey, PublicKey
 
@@ -103,8 +103,13 @@ class Message:
         return self.to_proto().SerializeToString()
 
     @classmethod
-    def decode(cls, data: bytes, *, chain_id: str) -> Message:
-        """Parse and check structure; raise ``InvalidMessageError(reason="malformed")``."""
+    def decode(
+        cls, data: bytes, *, chain_id: str, known: KnownTransactions | None = None
+    ) -> Message:
+        """Parse and check structure; raise ``InvalidMessageError(reason="malformed")``.
+
+        ``known`` lends the block's transactions the receiver decoded already.
+        """
         if len(data) > MAX_MESSAGE_BYTES:
             raise _malformed(expected(f"at most {MAX_MESSAGE_BYTES} bytes", len(data)))
         try:
@@ -118,7 +123,7 @@ class Message:
                 )
             signed = Signed.from_proto(message.signed)
             block = (
-                Block.from_proto(message.block, chain_id=chain_id)
+                Block.from_proto(message.block, chain_id=chain_id, known=known)
                 if message.HasField("block")
                 else None
             )

@@ -11,8 +11,7 @@ as a success rather than an error):
 2. ``check_chain``: right chain, known signer, inside its validity window
    (``ledger.execute.admission_error``); already committed is answered
    ALREADY_COMMITTED, already in the mempool ALREADY_PENDING;
-3. ``check_signatures``: all of the batch in one call to the batch verifier, whose
-   cache then spares the same check when the transaction comes back inside a block;
+3. ``check_signatures``: all of the batch in one call to the batch verifier;
 4. ``check_permission``: a bank or the central bank submits only what it signed
    itself (the TLS certificate names the caller, the signature just checked proves the
    signer), except that the central bank may present a redemption its bank signed;
@@ -20,7 +19,9 @@ as a success rather than an error):
    copy, so a transfer to an unknown or suspended bank, a redeem beyond the balance, a
    governance transaction from a bank is refused now, with the rule's own error, field
    and detail, rather than committed as REJECTED;
-6. ``add_to_mempool``: room in the mempool, else RESOURCE_EXHAUSTED.
+6. ``add_to_mempool``: room in the mempool, else RESOURCE_EXHAUSTED. The mempool keeps
+   the key each signature was checked against, so the same transaction inside a block
+   is not checked again (``services.validator.admitted``).
 
 Transactions shared by another validator skip stages 4 and 5: the validator that took
 them from their bank has already checked those.
@@ -191,12 +192,18 @@ def check_business_rules(state: State, candidates: Sequence[Candidate]) -> Sifte
     return Sifted(tuple(kept), tuple(refused))
 
 
-def add_to_mempool(mempool: Mempool, candidates: Sequence[Candidate]) -> Sifted:
-    """Kept: what the mempool added. A transaction another call added meanwhile is known."""
+def add_to_mempool(mempool: Mempool, candidates: Sequence[Candidate], state: State) -> Sifted:
+    """Kept: what the mempool added. A transaction another call added meanwhile is known.
+
+    Each goes in with the key its signature was checked against (the signer's at the
+    head), so a block that carries it later need not check it again.
+    """
     kept: list[Candidate] = []
     refused: list[Refusal] = []
     known: list[Known] = []
-    admissions = mempool.add([c.transaction for c in candidates])
+    transactions = [c.transaction for c in candidates]
+    key_of = key_lookup(state)
+    admissions = mempool.add(transactions, [key_of(t.signer) for t in transactions])
     for candidate, admission in zip(candidates, admissions, strict=True):
         if admission is Admission.ADDED:
             kept.append(candidate)
@@ -239,8 +246,13 @@ class Admitter:
         *,
         sender: str | None,
         check_rules: bool,
+        answer: bool = True,
     ) -> list[validator_pb.SubmissionResult]:
-        """One result per item, in order. ``sender`` None: shared by another validator."""
+        """One result per item, in order. ``sender`` None: shared by another validator.
+
+        ``answer`` False: nobody waits for the results (a shared batch), so none are built
+        and the list is empty; building one message per item was a tenth of admission.
+        """
         state = self._chain.state
         stages: list[Callable[[Sequence[Candidate]], Sifted]] = [
             lambda c: check_chain(state, c, self._mempool),
@@ -250,20 +262,23 @@ class Admitter:
             stages.append(lambda c: check_permission(state, c, sender))
         if check_rules:
             stages.append(lambda c: check_business_rules(state, c))
-        stages.append(lambda c: add_to_mempool(self._mempool, c))
+        stages.append(lambda c: add_to_mempool(self._mempool, c, state))
 
         sifted = check_structure(state.chain_id, signed)
-        results = _answers(sifted)
+        results = _answers(sifted) if answer else {}
         for stage in stages:
             sifted = stage(sifted.kept)
-            results.update(_answers(sifted))
+            if answer:
+                results.update(_answers(sifted))
+        added = [c.transaction for c in sifted.kept]
+        if added:
+            self._on_admitted(added)
+        if not answer:
+            return []
         for candidate in sifted.kept:
             results[candidate.index] = validator_pb.SubmissionResult(
                 transaction_id=candidate.transaction.id, status=ACCEPTED
             )
-        added = [c.transaction for c in sifted.kept]
-        if added:
-            self._on_admitted(added)
         return [results[index] for index in range(len(signed))]
 
 

@@ -10,7 +10,12 @@ which runs outside the GIL) competes with the node loop for the interpreter.
 The queue is bounded in transactions. When it is full a submission is refused
 with RESOURCE_EXHAUSTED, telling the bank to slow down, and a shared batch is
 dropped (sharing is best effort: the validator that admitted it still holds it).
-Batches waiting together are admitted together, so the verifier sees large batches.
+Batches waiting together are admitted together, up to ``merge_limit`` transactions,
+so the verifier sees large batches. Not larger: a transaction enters the mempool only
+when its whole batch has passed, and a proposal that carries it before then has its
+signature checked a second time, in the block. At saturation, batches of 4,096 made
+about one verification in seven such a repeat; batches of 512 (still two full chunks
+for the verifier's threads) make about one in thirty (docs/bench.md).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from services.validator.admission import Admitter
 log = logging.getLogger(__name__)
 
 Results = list[validator_pb.SubmissionResult]
+MERGE_LIMIT = 512
 
 
 @dataclass
@@ -49,7 +55,9 @@ class IntakeStats:
 
 
 class Intake:
-    def __init__(self, admitter: Admitter, *, capacity: int, merge_limit: int = 4096) -> None:
+    def __init__(
+        self, admitter: Admitter, *, capacity: int, merge_limit: int = MERGE_LIMIT
+    ) -> None:
         self._admitter = admitter
         self.capacity = capacity
         self._merge_limit = merge_limit
@@ -150,11 +158,14 @@ class Intake:
         for sender in dict.fromkeys(b.sender for b in taken):
             group = [b for b in taken if b.sender == sender]
             signed = [s for b in group for s in b.signed]
-            results = self._admitter.admit(signed, sender=sender, check_rules=sender is not None)
+            answered = any(b.answer is not None for b in group)
+            results = self._admitter.admit(
+                signed, sender=sender, check_rules=sender is not None, answer=answered
+            )
             self.stats.admitted_batches += len(group)
             start = 0
             for batch in group:
                 end = start + len(batch.signed)
-                if batch.answer is not None:
+                if batch.answer is not None:  # only then were results built
                     batch.answer.set_result(results[start:end])
                 start = end

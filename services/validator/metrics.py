@@ -21,6 +21,7 @@ from ledger.execute import Execution
 from ledger.verifier import BatchVerifier
 from services.common.config import NodeConfig
 from services.common.metrics import LABELS, Families, MetricsEndpoint
+from services.validator.admitted import AdmittedFirst
 from services.validator.intake import Intake
 from services.validator.loop import Driver
 from services.validator.lsm_metrics import LiquidityObserver
@@ -39,6 +40,7 @@ class MeteredValidator(Protocol):
     mempool: Mempool
     peers: Peers
     verifier: BatchVerifier
+    block_signatures: AdmittedFirst
 
 
 class BlockObserver:
@@ -276,6 +278,14 @@ def _read_verifier(node: MeteredValidator, f: Families) -> None:
         "straits_verifier_failures_total",
         "Signatures found invalid (or whose signer has no key).",
         stats.failures,
+    )
+    blocks = node.block_signatures
+    f.counters(
+        "straits_block_signatures_total",
+        "Signatures of transactions in blocks built or validated: reused (checked at "
+        "admission) or checked (not admitted here first).",
+        ("source",),
+        {("reused",): blocks.reused, ("checked",): blocks.verified},
     )
 
 

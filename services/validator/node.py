@@ -30,6 +30,7 @@ from services.common.config import NodeConfig
 from services.common.server import Service, create_server
 from services.validator.abstention import EVERY_HEIGHT, Abstention
 from services.validator.admission import Admitter
+from services.validator.admitted import AdmittedFirst
 from services.validator.commits import CommitFeed
 from services.validator.intake import Intake
 from services.validator.loop import Driver, Timing
@@ -85,15 +86,17 @@ class ValidatorNode:
         key = PrivateKey.load(config.ledger_key)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.verifier = verifier = BatchVerifier().start()
+        self.mempool = mempool = Mempool(settings.mempool_capacity)
+        # Blocks reuse admission's checks: a signature is checked once, not twice.
+        self.block_signatures = AdmittedFirst(mempool, verifier)
         try:
             self.store, self.chain = store, chain = open_checked(
-                config.id, config.data_dir / "ledger.db", State.genesis(genesis), verifier,
-                stopwatch=time.perf_counter,
+                config.id, config.data_dir / "ledger.db", State.genesis(genesis),
+                self.block_signatures, stopwatch=time.perf_counter,
             )
         except StoreError:
             verifier.close()
             raise
-        self.mempool = mempool = Mempool(settings.mempool_capacity)
         self.peers = peers = Peers(config.peers, config.tls)
         record = store.load_last_signed()
         last_signed = LastSigned.decode(record, chain_id=genesis.chain_id) if record else None
@@ -104,6 +107,7 @@ class ValidatorNode:
             config=consensus_config(genesis.parameters, settings.tick_seconds),
             last_signed=last_signed,
             abstain_through=0 if last_signed else EVERY_HEIGHT,
+            known_transactions=mempool.known,
         )
         self.abstention = (
             None

@@ -253,9 +253,9 @@ def test_business_rules_check_a_batch_larger_than_a_block_chunk_by_chunk() -> No
 def test_the_mempool_takes_what_fits_and_refuses_the_rest_as_overloaded(signer: Signer) -> None:
     mempool = Mempool(capacity=2)
     first, second, third = (signer.transfer("bank-a", "bank-b", n) for n in (1, 2, 3))
-    add_to_mempool(mempool, candidates(first))
+    add_to_mempool(mempool, candidates(first), signer.state)
 
-    sifted = add_to_mempool(mempool, candidates(first, second, third))
+    sifted = add_to_mempool(mempool, candidates(first, second, third), signer.state)
 
     assert kept_ids(sifted) == [second.id]
     assert [(k.index, k.status) for k in sifted.known] == [(0, PENDING)]
@@ -344,3 +344,19 @@ def test_a_full_mempool_refuses_with_resource_exhausted_and_admits_nothing(
     assert results[1].error.reason == OverloadedError.code
     assert results[1].error.status_code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert recorder.admitted == [[first]] and second.id not in mempool
+
+
+def test_a_shared_batch_nobody_waits_for_is_admitted_without_building_answers(
+    signer: Signer, verifier: BatchVerifier
+) -> None:
+    admitter, mempool, recorder = admitter_at_genesis(signer, verifier)
+    good = signer.transfer("bank-a", "bank-b", 1)
+    forged = dataclasses.replace(signer.transfer("bank-a", "bank-b", 2), signature=bytes(64))
+
+    results = admitter.admit(
+        [good.to_proto(), forged.to_proto()], sender=None, check_rules=False, answer=False
+    )
+
+    assert results == []
+    assert good.id in mempool and forged.id not in mempool
+    assert recorder.admitted == [[good]]

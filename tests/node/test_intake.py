@@ -18,11 +18,20 @@ class RecordingAdmitter:
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, str | None, bool]] = []
+        self.answered: list[bool] = []
 
     def admit(
-        self, signed: Sequence[tx_pb.SignedTransaction], *, sender: str | None, check_rules: bool
+        self,
+        signed: Sequence[tx_pb.SignedTransaction],
+        *,
+        sender: str | None,
+        check_rules: bool,
+        answer: bool = True,
     ) -> list[pb.SubmissionResult]:
         self.calls.append((len(signed), sender, check_rules))
+        self.answered.append(answer)
+        if not answer:
+            return []
         return [pb.SubmissionResult(status=pb.SUBMISSION_STATUS_ACCEPTED) for _ in signed]
 
 
@@ -52,6 +61,9 @@ def test_a_full_intake_refuses_a_bank_and_drops_a_shared_batch() -> None:
     # the business rules (their validator checked those); the bank's batch with them.
     assert (4, None, False) in admitter.calls
     assert (2, "bank-a", True) in admitter.calls
+    # Nobody waits on a shared batch, so no answers are built for it; the bank gets its own.
+    answered = dict(zip((c[1] for c in admitter.calls), admitter.answered, strict=True))
+    assert answered == {None: False, "bank-a": True}
 
 
 def test_an_oversized_batch_still_enters_an_empty_intake() -> None:
