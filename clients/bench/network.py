@@ -33,9 +33,14 @@ from services.network import setup as network_setup
 from services.network.launcher import Launcher
 from services.network.setup import NetworkPlan, init_network
 
-# (validators, the banks' key type) of each saturating run, in order.
-RUNS = ((1, KeyType.ED25519), (4, KeyType.ED25519), (7, KeyType.ED25519),
-        (1, KeyType.ECDSA_P256), (4, KeyType.ECDSA_P256))
+# (validators, the banks' key type, followers) of each saturating run, in order. With
+# followers the bank and central-bank nodes run beside the validators and follow every
+# block, as in a local network; without, they stop once the banks are funded, so the two
+# cores hold only the ledger and the load generator, as validators on their own
+# machines would be.
+RUNS = ((1, KeyType.ED25519, True), (4, KeyType.ED25519, True), (7, KeyType.ED25519, True),
+        (1, KeyType.ECDSA_P256, True), (4, KeyType.ECDSA_P256, True),
+        (1, KeyType.ED25519, False), (4, KeyType.ED25519, False))
 # The targets: settled payments/s by size, and CPU per payment per validator (4
 # validators) as a multiple of one verification of the banks' key type.
 TARGET_RATE = {1: 10_000, 4: 3_000}
@@ -149,7 +154,9 @@ class BenchNetwork:
         with open(os.devnull, "w") as quiet:
             return LoadRun(settings, self.endpoints, out=quiet).run(threading.Event())
 
-    def saturate(self) -> Saturation:
+    def saturate(self, followers: bool = True) -> Saturation:
+        """``followers`` False: the bank and central-bank nodes stop once the banks are
+        funded, before the measured run."""
         validators = self.pids(Role.VALIDATOR)
         self.run(
             LoadSettings(
@@ -161,6 +168,8 @@ class BenchNetwork:
                 fund=SATURATE.fund,
             )
         )
+        if not followers:
+            self.launcher.stop(kinds=(Role.BANK, Role.CENTRAL_BANK))
         low, cpu_before = self.head(), sum(cpu_seconds(p) for p in validators)
         result = self.run(LoadSettings(**{**SATURATE.__dict__, "fund": 0}))
         high, cpu_after = self.head(), sum(cpu_seconds(p) for p in validators)
@@ -182,9 +191,10 @@ def chart(result: RunResult, name: str, title: str) -> str:
     return str(path)
 
 
-def _label(size: int, key_type: KeyType) -> str:
+def _label(size: int, key_type: KeyType, followers: bool) -> str:
     banks = "" if key_type is KeyType.ED25519 else ", P-256 banks"
-    return f"{size} validator{'s' * (size > 1)}{banks}"
+    alone = "" if followers else ", validators alone"
+    return f"{size} validator{'s' * (size > 1)}{banks}{alone}"
 
 
 def _half_rate(network: BenchNetwork, rate: float) -> tuple[dict[str, object], list[dict]]:
@@ -218,14 +228,16 @@ def run() -> dict:
         "verify_us_p256": verify_us[KeyType.ECDSA_P256],
         "sizes": {},
         "p256": {},
+        "alone": {},
     }
     with tempfile.TemporaryDirectory(prefix="straits-bench-") as tmp:
-        for size, key_type in RUNS:
+        for size, key_type, followers in RUNS:
             ed25519 = key_type is KeyType.ED25519
-            label = _label(size, key_type)
+            label = _label(size, key_type, followers)
             with BenchNetwork(size, Path(tmp), key_type) as network:
-                saturation = network.saturate()
-                name = f"{size}-validators-max" + ("" if ed25519 else "-p256")
+                saturation = network.saturate(followers)
+                name = (f"{size}-validators-max" + ("" if ed25519 else "-p256")
+                        + ("" if followers else "-alone"))
                 entry: dict[str, object] = {
                     "settled_per_second": saturation.settled_per_second,
                     "cpu_us_per_payment_per_validator": saturation.cpu_seconds_per_payment * 1e6,
@@ -245,7 +257,7 @@ def run() -> dict:
                 rows.append({"metric": f"{label}: that CPU / one verification",
                              "value": cpu_us / floor, "unit": "x",
                              "target": f"<= {TARGET_CPU_RATIO}" if size == 4 else ""})
-                if size == 4 and ed25519:
+                if size == 4 and ed25519 and followers:
                     entry["half_rate"], half_rows = _half_rate(
                         network, max(saturation.settled_per_second / 2, 1.0))
                     rows.extend(half_rows)
@@ -254,7 +266,7 @@ def run() -> dict:
                         rows.append({"metric": f"peak RSS, {kind} node", "value": mb,
                                      "unit": "MB",
                                      "target": "<= 250" if kind == Role.VALIDATOR else ""})
-                group = "sizes" if ed25519 else "p256"
+                group = "alone" if not followers else "sizes" if ed25519 else "p256"
                 results[group][str(size)] = entry  # type: ignore[index]
     for key_type, us in verify_us.items():
         rows.append({"metric": f"one {key_type.value} verification (the floor)", "value": us,

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,12 +135,14 @@ class Launcher:
     def exited(self) -> list[Running]:
         return [r for r in self.running.values() if r.process.poll() is not None]
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 10.0, *, kinds: Collection[Role] | None = None) -> None:
         """Stops the nodes in the reverse of their start order, kind by kind: bank and
-        central-bank nodes first (nothing is left submitting), validators last."""
+        central-bank nodes first (nothing is left submitting), validators last.
+        ``kinds`` stops only the nodes of those kinds; the others keep running."""
         deadline = time.monotonic() + grace
-        for order in sorted({_ORDER[r.spec.kind] for r in self.running.values()}, reverse=True):
-            group = [r for r in self.running.values() if _ORDER[r.spec.kind] == order]
+        chosen = [r for r in self.running.values() if kinds is None or r.spec.kind in kinds]
+        for order in sorted({_ORDER[r.spec.kind] for r in chosen}, reverse=True):
+            group = [r for r in chosen if _ORDER[r.spec.kind] == order]
             for running in group:
                 if running.process.poll() is None:
                     running.process.send_signal(signal.SIGTERM)
@@ -149,4 +152,5 @@ class Launcher:
                 except subprocess.TimeoutExpired:
                     running.process.kill()
                     running.process.wait()
-        self.running.clear()
+        for running in chosen:
+            del self.running[running.spec.id]
