@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -104,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if args.stop_with_parent:
         _stop_with_parent()
     port = node.start()
+    # What the node built to start (modules, the loaded state, gRPC) lives as long as the
+    # process: out of the cyclic collector's reach, its full collections stop walking it.
+    gc.freeze()
     print(f"{config.id} ready on port {port}", flush=True)
     failed = getattr(node, "failed", None)
     while not stopping.wait(0.5):

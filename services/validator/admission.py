@@ -24,7 +24,12 @@ as a success rather than an error):
    is not checked again (``services.validator.admitted``).
 
 Transactions shared by another validator skip stages 4 and 5: the validator that took
-them from their bank has already checked those.
+them from their bank has already checked those. ``on_admitted`` hears of what entered the
+mempool and whether a participant submitted it here: only then does this validator share
+it with its peers. The validator that took a transaction from its bank sends it to every
+peer itself (the validators are fully connected), so passing on what a peer shared would
+only send each peer the same transaction again, two more times in four validators; at
+saturation those copies filled the intake and pushed out first copies.
 """
 
 from __future__ import annotations
@@ -233,7 +238,7 @@ class Admitter:
         chain: Chain,
         mempool: Mempool,
         verify: SignatureCheck,
-        on_admitted: Callable[[list[Transaction]], None],
+        on_admitted: Callable[[list[Transaction], bool], None],
     ) -> None:
         self._chain = chain
         self._mempool = mempool
@@ -272,7 +277,7 @@ class Admitter:
                 results.update(_answers(sifted))
         added = [c.transaction for c in sifted.kept]
         if added:
-            self._on_admitted(added)
+            self._on_admitted(added, sender is not None)
         if not answer:
             return []
         for candidate in sifted.kept:

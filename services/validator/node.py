@@ -126,8 +126,9 @@ class ValidatorNode:
         )
         driver.add_listener(feed.publish)
 
-        def admitted(transactions: list) -> None:  # type: ignore[type-arg]
-            peers.share(transactions)
+        def admitted(transactions: list, submitted_here: bool) -> None:  # type: ignore[type-arg]
+            if submitted_here:  # a peer's share came from a validator that shares it itself
+                peers.share(transactions)
             driver.transactions_available()
 
         self.intake = intake = Intake(

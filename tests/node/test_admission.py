@@ -270,9 +270,11 @@ def test_the_mempool_takes_what_fits_and_refuses_the_rest_as_overloaded(signer: 
 class Recorder:
     def __init__(self) -> None:
         self.admitted: list[list[Transaction]] = []
+        self.submitted_here: list[bool] = []
 
-    def __call__(self, transactions: list[Transaction]) -> None:
+    def __call__(self, transactions: list[Transaction], submitted_here: bool) -> None:
         self.admitted.append(transactions)
+        self.submitted_here.append(submitted_here)
 
 
 def admitter_at_genesis(
@@ -306,6 +308,7 @@ def test_a_banks_batch_gets_one_answer_per_item_in_order_from_whichever_stage_st
     ]
     assert results[4].error.field == "transfer.payee", "the rule's field reaches the sender"
     assert recorder.admitted == [[pays]]
+    assert recorder.submitted_here == [True], "what a bank submitted here is shared from here"
     assert pays.id in mempool and len(mempool) == 1
 
     [again] = admitter.admit([pays.to_proto()], sender="bank-a", check_rules=True)
@@ -360,3 +363,4 @@ def test_a_shared_batch_nobody_waits_for_is_admitted_without_building_answers(
     assert results == []
     assert good.id in mempool and forged.id not in mempool
     assert recorder.admitted == [[good]]
+    assert recorder.submitted_here == [False], "a peer's share is not passed on again"

@@ -46,7 +46,7 @@ class Validator:
         self.mempool = Mempool(100)
         self.signatures = AdmittedFirst(self.mempool, self.verifier)
         self.chain = Chain(MemoryStore(), State.genesis(signer.genesis), self.signatures)
-        self.admitter = Admitter(self.chain, self.mempool, self.verifier, lambda _: None)
+        self.admitter = Admitter(self.chain, self.mempool, self.verifier, lambda *_: None)
 
     def admit(self, *transactions: Transaction) -> None:
         self.admitter.admit([t.to_proto() for t in transactions], sender=None, check_rules=False)
