@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from straits.ledger.v1 import block_pb2 as block_pb
 
@@ -54,6 +55,16 @@ class Block:
         return Block(self.header, self.header_bytes, self.hash, self.transactions, tuple(seals))
 
     def to_proto(self) -> block_pb.Block:
+        """A fresh message (the caller may change it), parsed from the one encoding."""
+        return block_pb.Block.FromString(self.encode())
+
+    def encode(self) -> bytes:
+        """The block's bytes, built once: a validator sends the same block to every peer,
+        records it with its last signature and streams it to every follower."""
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> bytes:
         return block_pb.Block(
             header=self.header_bytes,
             transactions=[t.to_proto() for t in self.transactions],
@@ -61,10 +72,7 @@ class Block:
                 block_pb.CommitSeal(validator=s.validator, signature=s.signature)
                 for s in self.seals
             ],
-        )
-
-    def encode(self) -> bytes:
-        return self.to_proto().SerializeToString()
+        ).SerializeToString()
 
     @classmethod
     def from_proto(

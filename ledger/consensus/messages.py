@@ -92,12 +92,14 @@ class Message:
     prepares: tuple[Signed, ...] = ()
 
     def to_proto(self) -> pb.ConsensusMessage:
-        return pb.ConsensusMessage(
+        message = pb.ConsensusMessage(
             signed=self.signed.to_proto(),
-            block=self.block.to_proto() if self.block is not None else None,
             round_changes=[s.to_proto() for s in self.round_changes],
             prepares=[s.to_proto() for s in self.prepares],
         )
+        if self.block is not None:
+            message.block.ParseFromString(self.block.encode())  # the block's one encoding
+        return message
 
     def encode(self) -> bytes:
         return self.to_proto().SerializeToString()

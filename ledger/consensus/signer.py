@@ -53,7 +53,7 @@ class LastSigned:
         if self.prepared is not None:
             message.prepared = True
             message.prepared_round = self.prepared.round
-            message.prepared_block.CopyFrom(self.prepared.block.to_proto())
+            message.prepared_block.ParseFromString(self.prepared.block.encode())
             message.prepares.extend(s.to_proto() for s in self.prepared.prepares)
         return codec.encode(message)
 

@@ -15,6 +15,7 @@ from straits.common.v1 import common_pb2 as common_pb
 from straits.consensus.v1 import consensus_pb2 as consensus_pb
 from straits.consensus.v1 import consensus_service_pb2 as consensus_service_pb
 from straits.consensus.v1 import consensus_service_pb2_grpc as consensus_service_grpc
+from straits.ledger.v1 import block_pb2 as block_pb
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as pb
 from straits.validator.v1 import validator_pb2_grpc as pb_grpc
@@ -85,17 +86,18 @@ def involves(transaction: Transaction, participant: str) -> bool:
 def block_view(committed: Committed, caller: Caller, store: Store) -> pb.BlockView:
     block = committed.block
     view = pb.BlockView(transaction_ids=[t.id for t in block.transactions])
-    proto = block.to_proto()
     if caller.sees_all:
-        view.block.CopyFrom(proto)
+        view.block.ParseFromString(block.encode())  # the block's one encoding
         view.receipts.extend(committed.receipts)
         view.queue_settlements.extend(committed.settlements)
         return view
     mine = {t.id for t in block.transactions if involves(t, caller.participant_id)}
     view.redacted = True
     view.receipt_hashes.extend(committed.receipt_leaves)
-    view.block.header = proto.header
-    view.block.seals.extend(proto.seals)
+    view.block.header = block.header_bytes
+    view.block.seals.extend(
+        block_pb.CommitSeal(validator=s.validator, signature=s.signature) for s in block.seals
+    )
     view.block.transactions.extend(t.to_proto() for t in block.transactions if t.id in mine)
     view.receipts.extend(r for r in committed.receipts if r.transaction_id in mine)
     # A queue settlement names only the transfer: look it up to see whose it is.
