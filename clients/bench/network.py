@@ -269,10 +269,10 @@ def run() -> dict:
         "alone": {},
     }
     with tempfile.TemporaryDirectory(prefix="straits-bench-") as tmp:
-        for size, key_type, followers in RUNS:
+        for run_index, (size, key_type, followers) in enumerate(RUNS):
             ed25519 = key_type is KeyType.ED25519
             label = _label(size, key_type, followers)
-            with BenchNetwork(size, Path(tmp), key_type) as network:
+            with BenchNetwork(size, Path(tmp) / f"run-{run_index}", key_type) as network:
                 saturation = network.saturate(followers)
                 name = (f"{size}-validators-max" + ("" if ed25519 else "-p256")
                         + ("" if followers else "-alone"))
