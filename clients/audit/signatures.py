@@ -56,7 +56,9 @@ class WorkerError(Exception):
     """A signature worker stopped or failed: the audit could not run to its end."""
 
 
-def verify_blocks(prefix: bytes, keys: Sequence[KeyEntry], blocks: Sequence[BlockWork]) -> list[bytes]:
+def verify_blocks(
+    prefix: bytes, keys: Sequence[KeyEntry], blocks: Sequence[BlockWork]
+) -> list[bytes]:
     """One verdict byte (1 verified, 0 not) per transaction of each block, in order.
 
     A signer without a key gets 0, as the ledger refuses it."""
@@ -88,7 +90,7 @@ def serve(tasks: BinaryIO, answers: BinaryIO) -> None:
                 return
             try:
                 answer: tuple[str, object] = ("ok", verify_blocks(prefix, keys, blocks))
-            except Exception as error:  # noqa: BLE001 - reported to the parent, which raises
+            except Exception as error:  # reported to the parent, which raises
                 answer = ("error", f"{type(error).__name__}: {error}")
             pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
             answers.flush()
@@ -101,12 +103,12 @@ class Task:
 
     def __init__(self, worker: _Worker) -> None:
         self._worker = worker
-        self._answer: list[bytes] | None = None
+        self.answer: list[bytes] | None = None  # set by the worker's reader
 
     def result(self) -> list[bytes]:
-        while self._answer is None:
+        while self.answer is None:
             self._worker.read_answer()
-        return self._answer
+        return self.answer
 
 
 class _Worker:
@@ -156,7 +158,7 @@ class _Worker:
             ) from None
         if status != "ok":
             raise WorkerError(f"signature worker {self.process.pid} failed: {answer}")
-        self.outstanding.popleft()._answer = answer  # noqa: SLF001
+        self.outstanding.popleft().answer = answer
 
     def stop(self) -> None:
         # Tasks not yet written are dropped; a worker busy with one is killed after a while.
