@@ -21,12 +21,20 @@ signature, and while the replay or the reader holds it, the thread waits for the
 interval to pass. Measured on the first 150 blocks of the benchmark's chain
 (docs/audit.md): 6,198 transactions/s at 0.5 ms, 8,938 at 0.1 ms, 9,178 at 0.01 ms.
 Worker processes have their own GIL, so the interval stays as it is.
+
+The cyclic garbage collector is paused while an audit runs and the young generations
+are collected every ``COLLECT_EVERY`` blocks instead: the decoded blocks waiting for
+their verdicts (tens of thousands of objects) are otherwise walked again at every
+collection. The audit makes no cycles to speak of (the peak memory of a 200,000-payment
+audit is the same either way), and its parent process spends 2 to 7 µs a transaction
+less (32-35 against 36-39 µs, measured in pairs on that chain).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import queue
 import sys
 import threading
@@ -57,6 +65,7 @@ AHEAD = 16  # decoded blocks waiting for each next stage
 # verifying it (about 0.25 s of one core), few enough that every worker has work.
 TASK_TRANSACTIONS = 2_000
 TASKS_AHEAD = 4  # tasks per worker handed out before the replay waits for the first
+COLLECT_EVERY = 64  # blocks between collections of the young generations
 Progress = Callable[[int, int, int], None]  # blocks done, transactions done, head height
 
 
@@ -145,14 +154,15 @@ class Auditor:
         self._progress = progress
 
     def run(self, source: Source) -> Report:
-        if isinstance(self._verifier, SignaturePool):
-            return self._run(source)
-        previous = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
-        try:
-            return self._run(source)
-        finally:
-            sys.setswitchinterval(previous)
+        with _collector_paused():
+            if isinstance(self._verifier, SignaturePool):
+                return self._run(source)
+            previous = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
+            try:
+                return self._run(source)
+            finally:
+                sys.setswitchinterval(previous)
 
     def _run(self, source: Source) -> Report:
         report = Report(source.name, checks=(*(name for name, _ in self._checks), "head_state"))
@@ -211,6 +221,8 @@ class Auditor:
             expected = block.record.height + 1
             report.blocks += 1
             report.transactions += len(block.transactions)
+            if report.blocks % COLLECT_EVERY == 0:
+                gc.collect(1)
             if self._progress is not None:
                 self._progress(report.blocks, report.transactions, max(report.head, last))
         return state, parent, expected, diverged
@@ -377,6 +389,17 @@ class Auditor:
             diverged=diverged,
         )
         return ctx, after
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _admit(keys: dict[str, PublicKey], admissions: Sequence[Transaction]) -> None:
