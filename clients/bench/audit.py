@@ -9,10 +9,10 @@ signatures in a plain loop, measured in the same run just before and just after 
 audit (the median of both, so a change in machine load hits both sides alike).
 Target: >= 0.8, that is, the audit costs at most a quarter more than its signatures.
 
-On a machine shared with other work the audit's threads do not get every core, which
+On a machine shared with other work the audit's processes do not get every core, which
 the wall-clock ratio cannot tell from a slow audit; so the CPU time is measured too:
-one verification's CPU time over the audit's CPU time per transaction (all its
-threads), the same ratio as it would be with the cores to itself.
+one verification's CPU time over the audit's CPU time per transaction (all its threads
+and its worker processes), the same ratio as it would be with the cores to itself.
 
 ``python -m clients.bench.audit [--payments N] [--keep DIR] [--threads]``; also a section
 of ``make bench``. ``--keep DIR`` fills a chain there once and audits it on later runs;
