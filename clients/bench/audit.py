@@ -147,6 +147,8 @@ def run(payments: int = PAYMENTS, keep: Path | None = None, threads: bool = Fals
         {"metric": "CPU: one verification / audit CPU per transaction "
                    f"({verify_cpu_us:.0f} / {audit_cpu_us:.0f} us)",
          "value": cpu_ratio, "unit": "ratio", "target": f">= {TARGET_RATIO}"},
+        {"metric": f"cores the audit got: its CPU time / its wall time (of {cores})",
+         "value": audit_cpu / report.seconds, "unit": "cores", "target": ""},
         {"metric": "CPU of the auditing process itself per transaction (workers apart)",
          "value": own_cpu_us, "unit": "us", "target": ""},
         {"metric": "load average over 1 / 5 / 15 min at the audit's end "
@@ -168,6 +170,7 @@ def run(payments: int = PAYMENTS, keep: Path | None = None, threads: bool = Fals
         "audit_cpu_us_per_transaction": audit_cpu_us,
         "cpu_ratio": cpu_ratio,
         "auditing_process_cpu_us_per_transaction": own_cpu_us,
+        "cores_used": audit_cpu / report.seconds,
         "verify_in": "threads" if threads else "processes",
         "load_average_at_end": list(load),
     }
