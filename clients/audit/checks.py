@@ -10,8 +10,10 @@ recomputes the field from the record and compares.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from straits.ledger.v1 import block_pb2 as block_pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
@@ -98,7 +100,7 @@ def transactions(ctx: BlockContext) -> Iterator[str]:
     for index, error in ctx.decode_errors.items():
         yield f"transaction {index} does not decode: {error}"
     stored = ctx.record.stored_ids
-    if stored:
+    if stored and stored != ctx.ids:
         for index, (kept, computed) in enumerate(zip(stored, ctx.ids, strict=False)):
             if kept != computed:
                 yield (f"transaction {index}: stored id {_short(kept)} but its signed bytes "
@@ -115,23 +117,52 @@ def transactions_root(ctx: BlockContext) -> Iterator[str]:
                f"{len(ctx.ids)} transactions held, in their order")
 
 
+class _HeldReceipt(NamedTuple):
+    """A held receipt as ``ledger.receipts`` reads a ``Receipt``: built from the held
+    tuple at a tenth of the cost of the message (about 2 µs a transaction)."""
+
+    transaction_id: bytes
+    outcome: int
+    reason: str
+    detail: str
+
+
+class _HeldSettlement(NamedTuple):
+    transfer_id: bytes
+    outcome: int
+    by_offsetting: bool
+    reason: str
+
+
 def receipts_root(ctx: BlockContext) -> Iterator[str]:
     """The receipts and queue settlements held are the ones the validators sealed."""
     if ctx.header is None or any(t is None for t in ctx.transactions):
         return  # an undecodable transaction is named by ``transactions`` already
-    held = [receipt_pb.Receipt(transaction_id=i, outcome=o, reason=r, detail=d)
-            for i, o, r, d in ctx.record.receipts]
-    settled = [receipt_pb.QueueSettlement(transfer_id=t, outcome=o, by_offsetting=b, reason=r)
-               for t, o, b, r in ctx.record.settlements]
+    present = [t for t in ctx.transactions if t is not None]
     try:
-        root = sealed_receipts.receipts_root(
-            [t for t in ctx.transactions if t is not None], held, settled)
+        try:
+            root = sealed_receipts.receipts_root(
+                present,
+                list(map(_HeldReceipt._make, ctx.record.receipts)),  # type: ignore[arg-type]
+                list(map(_HeldSettlement._make, ctx.record.settlements)),  # type: ignore[arg-type]
+            )
+        except (TypeError, ValueError, struct.error):
+            # A damaged row (a value of another type): hashed as the messages would hold it.
+            root = _receipts_root_from_messages(ctx, present)
     except InvalidBlockError as error:
         yield f"receipts held do not line up with the transactions: {error}"
         return
     if ctx.header.receipts_root != root:
         yield (f"receipts root {_short(ctx.header.receipts_root)} does not match the receipts "
                f"and settlements held ({_short(root)})")
+
+
+def _receipts_root_from_messages(ctx: BlockContext, present: list[Transaction]) -> bytes:
+    held = [receipt_pb.Receipt(transaction_id=i, outcome=o, reason=r, detail=d)
+            for i, o, r, d in ctx.record.receipts]
+    settled = [receipt_pb.QueueSettlement(transfer_id=t, outcome=o, by_offsetting=b, reason=r)
+               for t, o, b, r in ctx.record.settlements]
+    return sealed_receipts.receipts_root(present, held, settled)
 
 
 def seals(ctx: BlockContext) -> Iterator[str]:
@@ -158,6 +189,8 @@ def seals(ctx: BlockContext) -> Iterator[str]:
 
 
 def signatures(ctx: BlockContext) -> Iterator[str]:
+    if all(ctx.verdicts):
+        return
     for index, (t, good) in enumerate(zip(ctx.transactions, ctx.verdicts, strict=True)):
         if t is not None and not good:
             yield (f"transaction {index} ({_short(t.id)}): signature does not verify "

@@ -9,7 +9,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger import statehash
 from ledger.day import BankDay, DaySummary, DayTotals, SenderLimits
@@ -27,9 +27,11 @@ from ledger.state import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StoredTransaction:
-    """A transaction row: the signed bytes, the id stored beside them, the receipt."""
+class StoredTransaction(NamedTuple):
+    """A transaction row: the signed bytes, the id stored beside them, the receipt.
+
+    A named tuple, not a frozen dataclass: an audit builds one per transaction of the
+    chain, and this is a third of the cost (about 0.5 against 1.5 µs)."""
 
     body: bytes
     signature: bytes

@@ -17,6 +17,7 @@ from pathlib import Path
 from clients.audit import report as output
 from clients.audit.auditor import Auditor
 from clients.audit.compare import compare
+from clients.audit.signatures import SignaturePool, WorkerError
 from clients.audit.sources import NetworkIndex, Source, SourceError, StoreSource, load_genesis
 from ledger.errors import StraitsError
 from ledger.verifier import BatchVerifier, available_cores
@@ -42,7 +43,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="also compare the sources block by block: the first height "
                              "where they differ, and how")
     parser.add_argument("--workers", type=int, default=available_cores(),
-                        help="signature-verifying threads (default: every core)")
+                        help="signature-verifying worker processes (default: every core)")
+    parser.add_argument("--threads", action="store_true",
+                        help="verify signatures in threads of this process instead of "
+                             "worker processes (they share its GIL with the replay)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print the findings per height as JSON")
@@ -71,6 +75,14 @@ def _genesis_path(args: argparse.Namespace) -> Path:
     raise SourceError("expected --genesis FILE or --network DIR: the audit starts from genesis")
 
 
+def _verifier(args: argparse.Namespace, chain_id: str) -> BatchVerifier | SignaturePool:
+    if args.workers < 1:
+        raise SourceError(f"expected --workers of 1 or more, got {args.workers}")
+    if args.threads:
+        return BatchVerifier(workers=args.workers, cache_size=0)
+    return SignaturePool(args.workers, chain_id)
+
+
 def run_audit(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
     sources: list[Source] = []
@@ -80,7 +92,7 @@ def run_audit(args: argparse.Namespace) -> int:
         if args.compare and len(sources) < 2:
             raise SourceError("--compare needs at least two sources")
         reports = []
-        with BatchVerifier(workers=max(1, args.workers), cache_size=0) as verifier:
+        with _verifier(args, genesis.chain_id) as verifier:
             for source in sources[: 1 if args.compare else None]:
                 bar = None if args.quiet else output.ProgressBar(sys.stderr, source.name)
                 reports.append(Auditor(genesis, verifier, progress=bar).run(source))
@@ -88,6 +100,9 @@ def run_audit(args: argparse.Namespace) -> int:
                     bar.done()
         differences = compare(genesis.chain_id, sources) if args.compare else []
     except (SourceError, StraitsError) as error:
+        print(f"straits audit: could not run: {error}", file=sys.stderr)
+        return COULD_NOT_RUN
+    except WorkerError as error:
         print(f"straits audit: could not run: {error}", file=sys.stderr)
         return COULD_NOT_RUN
     finally:
