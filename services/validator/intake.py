@@ -158,9 +158,10 @@ class Intake:
         for sender in dict.fromkeys(b.sender for b in taken):
             group = [b for b in taken if b.sender == sender]
             signed = [s for b in group for s in b.signed]
-            answered = any(b.answer is not None for b in group)
+            # Only a participant's submission has a caller waiting for its results.
+            submitted = sender is not None
             results = self._admitter.admit(
-                signed, sender=sender, check_rules=sender is not None, answer=answered
+                signed, sender=sender, check_rules=submitted, answer=submitted
             )
             self.stats.admitted_batches += len(group)
             start = 0
