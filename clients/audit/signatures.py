@@ -12,9 +12,11 @@ holds them (about 0.6 µs a transaction to gather and pickle; a worker reading t
 from the SQLite file itself would spend about 2.4 µs a transaction on the query alone,
 and a validator's blocks arrive over the network anyway). The worker builds the signed
 bytes (the chain's prefix and the body) and answers one verdict byte per transaction.
-Tasks go to the worker with the fewest outstanding, each worker answers in the order it
-was asked, and the parent takes the answers back block by block in height order, so a
-finding is always filed under the block that holds it.
+Tasks wait in one queue and each worker takes the next as soon as it has room, so the
+workers share the tasks by how much CPU each gets (tasks dealt out in turn left the
+worker that shared a core with the auditing process behind, and the other idle while the
+audit waited for it). The parent takes the answers back block by block in height
+order, so a finding is always filed under the block that holds it.
 
 A worker is ``python -m clients.audit.signatures``, talking pickles over its standard
 input and output: it imports only what verifying needs (about 0.1 s of CPU to start)
@@ -46,6 +48,7 @@ from ledger.keys import KeyType, PublicKey
 KeyEntry = tuple[str, str, bytes]  # signer, key type, raw public key
 BlockWork = tuple[tuple[str, ...], list[bytes], list[bytes]]  # signers, bodies, signatures
 STOP_WAIT_S = 2.0
+IN_FLIGHT = 2  # tasks a worker holds at once: one it verifies, the next in its pipe
 
 # Keys this worker has parsed, by (type, raw bytes): a task names its keys as bytes and
 # parsing one costs about as much as a verification.
@@ -99,20 +102,41 @@ def serve(tasks: BinaryIO, answers: BinaryIO) -> None:
 
 
 class Task:
-    """Verdicts to come from one worker; ``result()`` waits for them."""
+    """Verdicts to come from a worker; ``result()`` waits for them."""
 
-    def __init__(self, worker: _Worker) -> None:
-        self._worker = worker
-        self.answer: list[bytes] | None = None  # set by the worker's reader
+    __slots__ = ("_done", "answer", "error")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.answer: list[bytes] | None = None
+        self.error: str | None = None
+
+    def finish(self, answer: list[bytes] | None = None, error: str | None = None) -> None:
+        self.answer, self.error = answer, error
+        self._done.set()
 
     def result(self) -> list[bytes]:
-        while self.answer is None:
-            self._worker.read_answer()
+        self._done.wait()
+        if self.error is not None:
+            raise WorkerError(self.error)
+        assert self.answer is not None
         return self.answer
 
 
+_STOP = None  # on the pool's queue: every worker's thread stops, passing it on
+
+
 class _Worker:
-    def __init__(self, prefix: bytes) -> None:
+    """One worker process and the thread in the parent that feeds it.
+
+    The thread takes tasks from the pool's queue whenever its worker has fewer than
+    ``IN_FLIGHT`` outstanding, so a worker that gets more of the CPU takes more of the
+    tasks; a task handed out ahead to a slower worker would leave the faster one idle
+    while the audit waits, in height order, for the slower one's answer. Two in flight
+    keep the next task in the pipe while the worker verifies the current one.
+    """
+
+    def __init__(self, prefix: bytes, pool: SignaturePool) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__],
@@ -121,57 +145,70 @@ class _Worker:
             env=env,
             start_new_session=True,
         )
-        self.outstanding: deque[Task] = deque()
-        self._writes: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write, name="audit-signatures", daemon=True)
-        self._writes.put(prefix)
-        self._writer.start()
+        self.in_flight: deque[Task] = deque()
+        self._pool = pool
+        self._thread = threading.Thread(
+            target=self._feed, args=(prefix,), name="audit-signatures", daemon=True
+        )
+        self._thread.start()
 
-    def _write(self) -> None:
-        # Pickling and writing here, not in the caller: a pipe holds 64 KiB and a task
-        # is larger, so the caller would wait for a busy worker to read it.
-        stdin = self.process.stdin
-        assert stdin is not None
-        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
-            while (item := self._writes.get()) is not None:
-                pickle.dump(item, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                stdin.flush()
-        with contextlib.suppress(BrokenPipeError, OSError):
-            stdin.close()
-
-    def submit(self, work: tuple[tuple[KeyEntry, ...], list[BlockWork]]) -> Task:
-        task = Task(self)
-        self.outstanding.append(task)
-        self._writes.put(work)
-        return task
-
-    def read_answer(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
+    def _feed(self, prefix: bytes) -> None:
+        # Pickling and writing here, not in the caller: a pipe holds 64 KiB and a task is
+        # larger, so the caller would wait for a busy worker to read it.
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        tasks = self._pool.tasks
+        in_flight = self.in_flight
+        failure = "the signature workers were stopped"
         try:
-            status, answer = pickle.load(stdout)
-        except (EOFError, pickle.UnpicklingError, OSError) as error:
-            code = self.process.poll()
-            raise WorkerError(
-                f"signature worker {self.process.pid} stopped"
-                + (f" with exit status {code}" if code is not None else f" ({error})")
-            ) from None
-        if status != "ok":
-            raise WorkerError(f"signature worker {self.process.pid} failed: {answer}")
-        self.outstanding.popleft().answer = answer
+            pickle.dump(prefix, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            stdin.flush()
+            while True:
+                if len(in_flight) < IN_FLIGHT:
+                    try:
+                        item = tasks.get(block=not in_flight)
+                    except queue.Empty:
+                        item = ()
+                    if item is _STOP:
+                        tasks.put(_STOP)
+                        break
+                    if item:
+                        task, work = item  # type: ignore[misc]
+                        if self._pool.failure is not None:
+                            task.finish(error=self._pool.failure)
+                            continue
+                        in_flight.append(task)
+                        pickle.dump(work, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                        stdin.flush()
+                        continue
+                status, answer = pickle.load(stdout)
+                if status != "ok":
+                    failure = f"signature worker {self.process.pid} failed: {answer}"
+                    self._pool.fail(failure)
+                    break
+                in_flight.popleft().finish(answer)
+        except (EOFError, pickle.UnpicklingError, OSError, ValueError) as error:
+            if not self._pool.stopping:
+                code = self.process.poll()
+                failure = f"signature worker {self.process.pid} stopped" + (
+                    f" with exit status {code}" if code is not None else f" ({error})")
+                self._pool.fail(failure)
+        finally:
+            while in_flight:
+                in_flight.popleft().finish(error=failure)
+            with contextlib.suppress(BrokenPipeError, OSError):
+                stdin.close()
 
     def stop(self) -> None:
-        # Tasks not yet written are dropped; a worker busy with one is killed after a while.
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._writes.get_nowait()
-        self._writes.put(None)
+        """After the pool's stop is queued: a worker busy with a task is killed after a
+        while, one that is idle ends when its input closes."""
+        busy = bool(self.in_flight)
         try:
-            self.process.wait(timeout=0 if self.outstanding else STOP_WAIT_S)
+            self.process.wait(timeout=0 if busy else STOP_WAIT_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self._writer.join(timeout=STOP_WAIT_S)
+        self._thread.join(timeout=STOP_WAIT_S)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
@@ -180,26 +217,53 @@ class SignaturePool:
     """Worker processes that verify the audit's transaction signatures.
 
     ``start()`` starts them, ``close()`` stops them; as a context manager it stops them
-    also when the audit fails or is interrupted.
+    also when the audit fails or is interrupted. Tasks wait in one queue, and each
+    worker takes the next when it has room; if a worker stops or fails, every task not
+    yet answered fails with that reason, and so does every task submitted after.
     """
 
     def __init__(self, workers: int, chain_id: str) -> None:
         self.workers = max(1, workers)
         self._prefix = codec.signing_bytes(chain_id, codec.TX, b"")
         self._pool: list[_Worker] = []
+        self.tasks: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.failure: str | None = None
+        self.stopping = False
 
     def start(self) -> SignaturePool:
         if not self._pool:
+            self.tasks, self.failure, self.stopping = queue.SimpleQueue(), None, False
             try:
                 for _ in range(self.workers):
-                    self._pool.append(_Worker(self._prefix))
+                    self._pool.append(_Worker(self._prefix, self))
             except BaseException:
                 self.close()
                 raise
         return self
 
+    def fail(self, reason: str) -> None:
+        """The first failure stands; the tasks waiting fail with it."""
+        if self.failure is None:
+            self.failure = reason
+        self._drop_waiting(self.failure)
+
+    def _drop_waiting(self, reason: str) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = self.tasks.get_nowait()
+                if item is _STOP:
+                    self.tasks.put(_STOP)
+                    return
+                item[0].finish(error=reason)  # type: ignore[index]
+
     def close(self) -> None:
         pool, self._pool = self._pool, []
+        if not pool:
+            return
+        self.stopping = True
+        # Tasks not yet handed out are dropped; busy workers are killed.
+        self._drop_waiting("the signature workers were stopped")
+        self.tasks.put(_STOP)
         for worker in pool:
             worker.stop()
 
@@ -215,12 +279,16 @@ class SignaturePool:
         self.close()
 
     def submit(self, keys: Mapping[str, PublicKey], blocks: list[BlockWork]) -> Task:
-        """Hands ``blocks`` to the least busy worker; ``blocks`` must not change after."""
+        """Queues ``blocks`` for the next worker with room; ``blocks`` must not change
+        after."""
         if not self._pool:
             raise RuntimeError("SignaturePool.start() must be called before submit")
         entries = tuple((signer, key.type.value, key.data) for signer, key in keys.items())
-        worker = min(self._pool, key=lambda w: len(w.outstanding))
-        return worker.submit((entries, blocks))
+        task = Task()
+        self.tasks.put((task, (entries, blocks)))
+        if self.failure is not None:
+            self._drop_waiting(self.failure)  # no worker may be left to take it
+        return task
 
     def pids(self) -> list[int]:
         """The workers' process ids."""

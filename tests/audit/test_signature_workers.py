@@ -30,6 +30,8 @@ from clients.audit.signatures import SignaturePool, WorkerError
 from clients.audit.sources import SourceError, StoreSource, load_genesis
 from clients.bench.audit import filled_network
 from clients.cli.main import main
+from ledger import codec
+from ledger.keys import PrivateKey
 from tests.audit.conftest import AuditedNetwork
 
 INDEX_BITS = 20
@@ -219,3 +221,31 @@ def test_ctrl_c_stops_the_audit_and_its_workers(tmp_path: Path) -> None:
     assert audit_process.returncode == 130, err
     assert "straits: interrupted" in err
     assert all(gone(pid) for pid in workers)
+
+
+def test_a_stalled_worker_holds_up_only_the_tasks_it_took() -> None:
+    """Workers take tasks as they have room: while one is stopped (as a worker starved of
+    CPU would be), the others answer everything but the two tasks it holds."""
+    chain_id = "straits-test"
+    key = PrivateKey.generate()
+    prefix = codec.signing_bytes(chain_id, codec.TX, b"")
+    bodies = [bytes([i]) * 40 for i in range(20)]
+    signatures = [key.sign(prefix + body) for body in bodies]
+    signatures[7] = bytes(64)  # one forged signature, answered 0 by whichever worker
+    keys = {"bank-a": key.public_key}
+    with SignaturePool(3, chain_id) as pool:
+        stalled = pool.pids()[0]
+        os.kill(stalled, signal.SIGSTOP)
+        try:
+            tasks = [pool.submit(keys, [(("bank-a",) * 2, bodies[i:i + 2], signatures[i:i + 2])])
+                     for i in range(0, 20, 2)]
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while sum(t.answer is not None for t in tasks) < len(tasks) - 2:
+                assert time.monotonic() < deadline, "the running workers left tasks waiting"
+                time.sleep(0.01)
+        finally:
+            os.kill(stalled, signal.SIGCONT)
+        answers = [t.result() for t in tasks]
+
+    assert [v for answer in answers for block in answer for v in block] == [
+        0 if i == 7 else 1 for i in range(20)]
