@@ -45,6 +45,8 @@ class _Queues(Protocol):
 
     def payers_with_queues(self) -> list[str]: ...
 
+    def has_queues(self) -> bool: ...
+
     def peek(self, payer: str) -> _Queue | None: ...
 
 
@@ -101,7 +103,7 @@ class QueuedTotals:
     def check_credit(self, queues: _Queues, bank: str, amount: int, field: str) -> None:
         """Refuse crediting ``amount`` to ``bank`` if its balance plus queued-in would overflow."""
         held = queues.balances[bank] + amount
-        if self._incoming is not None or queues.payers_with_queues():
+        if self._incoming is not None or queues.has_queues():
             held += self._load(queues).get(bank, 0)
         if held > INT64_MAX:
             raise AmountOverflowError(

@@ -113,6 +113,14 @@ class DaySummary:
 SENT, RECEIVED, OFFSET, CANCELLED = 0, 2, 4, 6
 
 
+def _count(totals: list[int], at: int, amount: int) -> None:
+    """One more payment of ``amount`` in the count at ``at`` and the sum after it, each
+    held at INT64_MAX (a comparison: ``min`` is a call, and this runs per payment)."""
+    count, total = totals[at] + 1, totals[at + 1] + amount
+    totals[at] = count if count < INT64_MAX else INT64_MAX
+    totals[at + 1] = total if total < INT64_MAX else INT64_MAX
+
+
 class WorkingDay:
     """A bank's day open for writing while a block executes."""
 
@@ -125,18 +133,14 @@ class WorkingDay:
 
     def sent(self, payee: str, amount: int, normal: bool, by_offsetting: bool) -> None:
         totals = self.totals
-        totals[SENT] = min(totals[SENT] + 1, INT64_MAX)
-        totals[SENT + 1] = min(totals[SENT + 1] + amount, INT64_MAX)
+        _count(totals, SENT, amount)
         if by_offsetting:
-            totals[OFFSET] = min(totals[OFFSET] + 1, INT64_MAX)
-            totals[OFFSET + 1] = min(totals[OFFSET + 1] + amount, INT64_MAX)
+            _count(totals, OFFSET, amount)
         if normal:
             self._shift(payee, amount)
 
     def received(self, payer: str, amount: int) -> None:
-        totals = self.totals
-        totals[RECEIVED] = min(totals[RECEIVED] + 1, INT64_MAX)
-        totals[RECEIVED + 1] = min(totals[RECEIVED + 1] + amount, INT64_MAX)
+        _count(self.totals, RECEIVED, amount)
         self._shift(payer, -amount)
 
     def _shift(self, counterparty: str, amount: int) -> None:

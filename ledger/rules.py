@@ -133,35 +133,32 @@ def _redeem(working: WorkingState, transaction: Transaction) -> int:
 
 
 def _transfer(working: WorkingState, transaction: Transaction) -> int:
-    payer = _active_bank(working, transaction)
+    payer = _active_bank(working, transaction).id
     transfer = transaction.body.transfer
-    if transfer.payee == payer.id:
+    # Each field read once: a message field costs a call every time it is read.
+    payee, amount, priority = transfer.payee, transfer.amount, transfer.priority
+    if payee == payer:
         raise NotPermittedError(
-            expected("a payee other than the payer", transfer.payee), field="transfer.payee"
+            expected("a payee other than the payer", payee), field="transfer.payee"
         )
-    _payable_bank(working, transfer.payee, "transfer.payee")
+    _payable_bank(working, payee, "transfer.payee")
     if (
         not transfer.queue_always
-        and transfer.amount <= working.balances[payer.id]
-        and not waits_ahead(working, payer.id, transfer.priority)
-        and (
-            transfer.priority == URGENT
-            or within_limits(working.day_of(payer.id), transfer.payee, transfer.amount)
-        )
+        and amount <= working.balances[payer]
+        and not waits_ahead(working, payer, priority)
+        and (priority == URGENT or within_limits(working.day_of(payer), payee, amount))
     ):
-        working.queued_totals.check_credit(
-            working, transfer.payee, transfer.amount, "transfer.amount"
-        )
-        working.pay(payer.id, transfer.payee, transfer.amount, transfer.priority)
+        working.queued_totals.check_credit(working, payee, amount, "transfer.amount")
+        working.pay(payer, payee, amount, priority)
         return SETTLED
-    working.queued_totals.check_queue(working, payer.id, transfer.payee, transfer.amount)
+    working.queued_totals.check_queue(working, payer, payee, amount)
     working.enqueue(
         QueuedTransfer(
             transfer_id=transaction.id,
-            payer=payer.id,
-            payee=transfer.payee,
-            amount=transfer.amount,
-            priority=transfer.priority,
+            payer=payer,
+            payee=payee,
+            amount=amount,
+            priority=priority,
             seq=working.take_seq(),
             queued_height=working.height,
         )

@@ -16,7 +16,7 @@ timestamp are not in it: the block that carries a state root cannot hash itself.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from straits.ledger.v1 import transaction_pb2 as tx_pb
@@ -106,26 +106,33 @@ class PayerQueue:
 class ReplayBucket:
     """Ids of the applied transactions whose ``valid_until_height`` is this bucket's height.
 
-    ``hash_sum`` is the sum of their state-hash elements, so a bucket that expires
-    leaves the state hash in one subtraction.
+    ``groups`` holds them as the blocks added them: per block, its ids in block order.
+    The state hash holds one element per group (``replay_group_element``), not one per
+    id, and ``hash_sum`` is the sum of the bucket's, so a bucket that expires leaves the
+    state hash in one subtraction.
     """
 
     ids: frozenset[bytes]
     hash_sum: int
+    groups: tuple[tuple[bytes, ...], ...]
 
 
-_REPLAY_PREFIX = statehash.encode(b"replay")
-_ID_LENGTH = bytes([0, 32])
+_REPLAY_GROUP = b"replay-group"
 
 
-def replay_element(transaction_id: bytes, valid_until_height: int) -> int:
-    # The bytes of statehash.encode(b"replay", id, valid_until_height) for a 32-byte id,
-    # built directly: this runs once per transaction.
+def replay_group_element(ids: Sequence[bytes], valid_until_height: int) -> int:
+    """The state-hash element of the ids one block added to the bucket of
+    ``valid_until_height``: ``encode(b"replay-group", valid_until_height, count,
+    sha256(the ids joined in block order))``.
+
+    One 512-byte SHAKE128 per block and bucket instead of one per transaction (about
+    2.5 µs a transaction, measured); the SHA-256 of the joined ids costs about 0.1 µs
+    an id. An id is consumed once while remembered, so no two groups of a bucket share
+    one, and the multiset of groups is fixed by the chain.
+    """
+    digest = hashlib.sha256(b"".join(ids)).digest()
     return statehash.element(
-        _REPLAY_PREFIX
-        + _ID_LENGTH
-        + transaction_id
-        + valid_until_height.to_bytes(8, "big", signed=True)
+        statehash.encode(_REPLAY_GROUP, valid_until_height, len(ids), digest)
     )
 
 
@@ -276,9 +283,9 @@ class State:
             if replay_from_bucket_sums:
                 accumulator = statehash.add(accumulator, bucket.hash_sum)
                 continue
-            for transaction_id in bucket.ids:
+            for group in bucket.groups:
                 accumulator = statehash.add(
-                    accumulator, replay_element(transaction_id, valid_until_height)
+                    accumulator, replay_group_element(group, valid_until_height)
                 )
         return accumulator
 

@@ -35,7 +35,7 @@ from ledger.state import (
     QueuedTransfer,
     ReplayBucket,
     State,
-    replay_element,
+    replay_group_element,
 )
 
 
@@ -176,6 +176,10 @@ class WorkingState:
     def payers_with_queues(self) -> list[str]:
         return sorted(set(self.base.queues) | set(self._queues))
 
+    def has_queues(self) -> bool:
+        """Whether ``payers_with_queues()`` would name anyone (without sorting them)."""
+        return bool(self.base.queues or self._queues)
+
     def enqueue(self, entry: QueuedTransfer) -> None:
         self.queue_for_writing(entry.payer).of(entry.priority)[entry.transfer_id] = entry
         self.queue_changes[entry.seq] = entry
@@ -281,19 +285,18 @@ class WorkingState:
         for valid_until_height, ids in added.items():
             if valid_until_height <= self.height:
                 continue
-            hash_sum = 0
-            for transaction_id in ids:
-                hash_sum = statehash.add(
-                    hash_sum, replay_element(transaction_id, valid_until_height)
-                )
-            accumulator = statehash.add(accumulator, hash_sum)
+            element = replay_group_element(ids, valid_until_height)
+            accumulator = statehash.add(accumulator, element)
+            group = tuple(ids)
             old = replay.get(valid_until_height)
             if old is not None:
                 replay[valid_until_height] = ReplayBucket(
-                    old.ids | frozenset(ids), statehash.add(old.hash_sum, hash_sum)
+                    old.ids | frozenset(ids),
+                    statehash.add(old.hash_sum, element),
+                    (*old.groups, group),
                 )
             else:
-                replay[valid_until_height] = ReplayBucket(frozenset(ids), hash_sum)
+                replay[valid_until_height] = ReplayBucket(frozenset(ids), element, (group,))
         return replay, accumulator
 
 

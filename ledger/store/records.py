@@ -23,8 +23,9 @@ from ledger.state import (
     QueuedTransfer,
     ReplayBucket,
     State,
-    replay_element,
+    replay_group_element,
 )
+from ledger.store.base import INDEX_BITS
 
 
 class StoredTransaction(NamedTuple):
@@ -147,7 +148,7 @@ def state_from_rows(
     meta: Mapping[str, Any],
     accounts: Iterable[Mapping[str, Any]],
     queued: Iterable[Mapping[str, Any]],
-    replay_ids: Iterable[tuple[int, bytes]],
+    replay_ids: Iterable[tuple[int, int, bytes]],
 ) -> State:
     """Rebuild a State; ``queued`` must come in seq order, which is queue order per class."""
     participants: dict[str, Participant] = {}
@@ -203,16 +204,24 @@ def state_from_rows(
     return dataclasses.replace(state, accumulator=accumulator)
 
 
-def _replay_buckets(replay_ids: Iterable[tuple[int, bytes]]) -> dict[int, ReplayBucket]:
-    ids: dict[int, list[bytes]] = {}
-    for valid_until, transaction_id in replay_ids:
-        ids.setdefault(valid_until, []).append(transaction_id)
+def _replay_buckets(replay_ids: Iterable[tuple[int, int, bytes]]) -> dict[int, ReplayBucket]:
+    """Buckets from ``(key, valid_until, id)`` rows in key order: each block's ids of one
+    bucket make one group, as ``WorkingState`` added them."""
+    groups: dict[int, dict[int, list[bytes]]] = {}
+    for key, valid_until, transaction_id in replay_ids:
+        groups.setdefault(valid_until, {}).setdefault(key >> INDEX_BITS, []).append(
+            transaction_id
+        )
     replay = {}
-    for valid_until, bucket in ids.items():
+    for valid_until, by_height in groups.items():
         hash_sum = 0
-        for transaction_id in bucket:
-            hash_sum = statehash.add(hash_sum, replay_element(transaction_id, valid_until))
-        replay[valid_until] = ReplayBucket(frozenset(bucket), hash_sum)
+        for ids in by_height.values():
+            hash_sum = statehash.add(hash_sum, replay_group_element(ids, valid_until))
+        replay[valid_until] = ReplayBucket(
+            frozenset(i for ids in by_height.values() for i in ids),
+            hash_sum,
+            tuple(tuple(ids) for ids in by_height.values()),
+        )
     return replay
 
 

@@ -62,7 +62,7 @@ from ledger.store.base import (
 )
 from ledger.transaction import Transaction
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the replay window hashed per block and bucket, not per id
 ID_INDEX_BATCH = 64
 # SQLite's page cache, in KiB. Apply + store with a million transfers stored is as fast
 # with 16 MiB as with 64 (docs/runtime.md): a page past it is one read from the
@@ -352,7 +352,8 @@ class SqliteStore(Store):
         # An id stays remembered while valid_until > height, and valid_until is at most
         # lifetime past the block that carried it: only the last `lifetime` blocks count.
         replay_ids = self._conn.execute(
-            "SELECT valid_until, id FROM transactions WHERE key >= ? AND valid_until > ?",
+            "SELECT key, valid_until, id FROM transactions WHERE key >= ? AND valid_until > ?"
+            " ORDER BY key",
             (record_key(max(height - lifetime, 0), 0), height),
         )
         state = records.state_from_rows(
