@@ -55,8 +55,15 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+_TX_PREFIXES: dict[str, bytes] = {}
+
+
 def transaction_id(chain_id: str, body: bytes) -> bytes:
-    return hashlib.sha256(_prefix(chain_id, TX) + body).digest()
+    # The prefix from a plain dict: this runs once per transaction decoded.
+    prefix = _TX_PREFIXES.get(chain_id)
+    if prefix is None:
+        prefix = _TX_PREFIXES[chain_id] = _prefix(chain_id, TX)
+    return hashlib.sha256(prefix + body).digest()
 
 
 def block_hash(chain_id: str, header: bytes) -> bytes:
@@ -76,7 +83,12 @@ def merkle_root(leaves: list[bytes]) -> bytes:
     sha = hashlib.sha256
     level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
     while len(level) > 1:
-        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        # zip of one iterator with itself pairs (0, 1), (2, 3), ...; an odd last is left.
+        pairs = iter(level)
+        nxt = [
+            sha(b"\x01" + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=False)
+        ]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

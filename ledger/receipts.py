@@ -33,11 +33,10 @@ from ledger.transaction import Transaction
 
 def amount_of(transaction: Transaction) -> int:
     """The amount a transaction moves or queues; 0 for one that moves no money."""
-    body = transaction.body
-    kind = body.WhichOneof("kind")
+    kind = transaction.kind
     if kind == "transfer":
-        return int(body.transfer.amount)
-    return int(getattr(getattr(body, kind), "amount", 0)) if kind else 0
+        return int(transaction.body.transfer.amount)
+    return int(getattr(getattr(transaction.body, kind), "amount", 0)) if kind else 0
 
 
 _RECEIPT_TAG = statehash.encode(b"receipt")
@@ -46,11 +45,23 @@ _Q = struct.Struct(">q")
 _NO_TEXT = _U16.pack(0) * 2
 
 
+# A receipt with no reason and no detail (every settled or queued payment): the outcome,
+# the two empty texts and the amount in one pack.
+_PLAIN_TAIL = struct.Struct(">qHHq")
+_ID_HEAD = _RECEIPT_TAG + _U16.pack(codec.HASH_SIZE)
+
+
 def receipt_leaf(transaction: Transaction, receipt: receipt_pb.Receipt) -> bytes:
     """SHA-256 of ``statehash.encode(b"receipt", id, outcome, reason, detail, amount)``,
     built directly: this runs once per transaction."""
     transaction_id = transaction.id
     reason, detail = receipt.reason, receipt.detail
+    if not (reason or detail) and len(transaction_id) == codec.HASH_SIZE:
+        return hashlib.sha256(
+            _ID_HEAD
+            + transaction_id
+            + _PLAIN_TAIL.pack(receipt.outcome, 0, 0, amount_of(transaction))
+        ).digest()
     if reason or detail:
         reason_bytes, detail_bytes = reason.encode(), detail.encode()
         text = b"".join(

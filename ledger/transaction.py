@@ -8,7 +8,7 @@ permission and business checks come later (``ledger.verifier``, ``ledger.state``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 
@@ -41,14 +41,18 @@ class Transaction:
     body_bytes: bytes
     signature: bytes
     chain_id: str
+    # Which of the body's kinds is set, read once: the rules, the receipts and the
+    # audit each ask, and asking the message is a call every time. Filled from the
+    # body when not given.
+    kind: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", self.body.WhichOneof("kind") or "")
 
     @property
     def signer(self) -> str:
         return self.body.signer
-
-    @property
-    def kind(self) -> str:
-        return self.body.WhichOneof("kind") or ""
 
     @property
     def signed(self) -> bytes:
@@ -62,14 +66,20 @@ class Transaction:
 
     @classmethod
     def from_proto(cls, chain_id: str, message: tx_pb.SignedTransaction) -> Transaction:
-        body = codec.decode(tx_pb.TransactionBody, message.body)
-        check_structure(body)
+        body_bytes = message.body
+        body = tx_pb.TransactionBody()
+        try:
+            body.ParseFromString(body_bytes)
+        except Exception:  # the same error, named, as codec.decode gives
+            body = codec.decode(tx_pb.TransactionBody, body_bytes)
+        kind = check_structure(body)
         return cls(
-            id=codec.transaction_id(chain_id, message.body),
-            body=body,
-            body_bytes=message.body,
-            signature=message.signature,
-            chain_id=chain_id,
+            codec.transaction_id(chain_id, body_bytes),
+            body,
+            body_bytes,
+            message.signature,
+            chain_id,
+            kind,
         )
 
     @classmethod
@@ -79,7 +89,7 @@ class Transaction:
 
 def sign(chain_id: str, key: PrivateKey, body: tx_pb.TransactionBody) -> Transaction:
     """Serialise ``body`` once, sign exactly those bytes, and return the transaction."""
-    check_structure(body)
+    kind = check_structure(body)
     body_bytes = codec.encode(body)
     # Keep a private copy: the caller may go on mutating its message, and the
     # transaction's body must stay what body_bytes (and so the id) say it is.
@@ -91,6 +101,7 @@ def sign(chain_id: str, key: PrivateKey, body: tx_pb.TransactionBody) -> Transac
         body_bytes=body_bytes,
         signature=signature,
         chain_id=chain_id,
+        kind=kind,
     )
 
 
@@ -152,8 +163,9 @@ def _check_set_limit(limit: tx_pb.SetLimit) -> None:
         )
 
 
-def check_structure(body: tx_pb.TransactionBody) -> None:
-    """Checks that need no state. Amount bounds live here so no state is ever touched by them.
+def check_structure(body: tx_pb.TransactionBody) -> str:
+    """Checks that need no state, and the kind that is set. Amount bounds live here so no
+    state is ever touched by them.
 
     ``InvalidAmountError`` is a business rejection in the state machine; here an amount
     outside 1..int64 is a malformed transaction because it can never be valid.
@@ -176,10 +188,11 @@ def check_structure(body: tx_pb.TransactionBody) -> None:
         _check_amount(body.redeem.amount, "redeem.amount")
         _check_text(body.redeem.collateral_ref, "redeem.collateral_ref")
     elif kind == "transfer":
-        _check_id(body.transfer.payee, "transfer.payee")
-        _check_amount(body.transfer.amount, "transfer.amount")
-        _check_priority(body.transfer.priority, "transfer.priority")
-        _check_text(body.transfer.reference, "transfer.reference")
+        transfer = body.transfer
+        _check_id(transfer.payee, "transfer.payee")
+        _check_amount(transfer.amount, "transfer.amount")
+        _check_priority(transfer.priority, "transfer.priority")
+        _check_text(transfer.reference, "transfer.reference")
     elif kind in QUEUE_OPERATIONS:
         op = getattr(body, kind)
         _check_transfer_id(op.transfer_id, f"{kind}.transfer_id")
@@ -216,6 +229,7 @@ def check_structure(body: tx_pb.TransactionBody) -> None:
             raise MalformedTransactionError(
                 expected("effective_height > 0", 0), field="change_validators.effective_height"
             )
+    return kind
 
 
 __all__ = ["DecodeError", "Transaction", "check_structure", "sign"]
