@@ -26,12 +26,14 @@ receipts root (``ledger.receipts``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
 
+from ledger import codec
 from ledger.block import Block
 from ledger.errors import (
     BadSignatureError,
@@ -47,7 +49,7 @@ from ledger.errors import (
 from ledger.keys import PublicKey
 from ledger.lsm import OffsettingRun
 from ledger.queue import Stopwatch, settle_queues
-from ledger.receipts import receipts_root
+from ledger.receipts import leaves
 from ledger.rules import apply, rejected
 from ledger.state import QueuedTransfer, State
 from ledger.transaction import Transaction
@@ -104,16 +106,25 @@ class Execution:
     def state_root(self) -> bytes:
         return self.state.root()
 
+    @functools.cached_property
+    def receipt_leaves(self) -> list[bytes]:
+        """The receipts root's leaves, hashed once: the root is checked or built from them,
+        and a validator lists them in every redacted view of the block."""
+        return leaves(self.transactions, self.receipts, self.settlements)
+
     @property
     def receipts_root(self) -> bytes:
-        return receipts_root(self.transactions, self.receipts, self.settlements)
+        return codec.merkle_root(self.receipt_leaves)
 
     def for_block(self, block: Block) -> Execution:
         """The same execution with the block it became recorded as the state's head."""
         state = dataclasses.replace(
             self.state, head_hash=block.hash, timestamp_ms=block.header.timestamp_ms
         )
-        return dataclasses.replace(self, state=state)
+        stamped = dataclasses.replace(self, state=state)
+        if "receipt_leaves" in self.__dict__:  # hashed already: the receipts are the same
+            stamped.__dict__["receipt_leaves"] = self.__dict__["receipt_leaves"]
+        return stamped
 
 
 def admission_error(

@@ -28,11 +28,16 @@ class Committed:
     block: Block
     receipts: tuple[receipt_pb.Receipt, ...]
     settlements: tuple[receipt_pb.QueueSettlement, ...]
+    # The leaves the execution hashed for its receipts root, when it is at hand.
+    hashed_leaves: list[bytes] | None = None
 
     @functools.cached_property
     def receipt_leaves(self) -> list[bytes]:
         """The sealed receipt leaves every redacted view lists: hashed once per block, not
-        once per follower stream."""
+        once per follower stream (and not again at all for a block this validator
+        executed: its execution hashed them for the receipts root)."""
+        if self.hashed_leaves is not None:
+            return self.hashed_leaves
         return leaves(self.block.transactions, self.receipts, self.settlements)
 
 
@@ -49,7 +54,9 @@ class CommitFeed:
         return self._height
 
     def publish(self, block: Block, execution: Execution) -> None:
-        entry = Committed(block, execution.receipts, execution.settlements)
+        entry = Committed(
+            block, execution.receipts, execution.settlements, execution.receipt_leaves
+        )
         with self._changed:
             self._recent.append(entry)
             self._height = block.height
