@@ -18,6 +18,7 @@ Thread-safe: gRPC handler threads add, the node loop takes and removes.
 from __future__ import annotations
 
 import enum
+import heapq
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -39,6 +40,10 @@ class Mempool:
         self._pending: dict[bytes, Transaction] = {}
         self._by_body: dict[bytes, Transaction] = {}
         self._keys: dict[bytes, PublicKey] = {}
+        # Ids by the last height they may be included at, and those heights in a heap:
+        # pruning after a block looks at what expires, not at the whole pool.
+        self._expiring: dict[int, dict[bytes, None]] = {}
+        self._heights: list[int] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -69,6 +74,12 @@ class Mempool:
                 else:
                     pending[tx.id] = tx
                     by_body[tx.body_bytes] = tx
+                    until = tx.body.valid_until_height
+                    bucket = self._expiring.get(until)
+                    if bucket is None:
+                        bucket = self._expiring[until] = {}
+                        heapq.heappush(self._heights, until)
+                    bucket[tx.id] = None
                     if keys is not None:
                         checked_with[tx.id] = keys[i]
                     results.append(Admission.ADDED)
@@ -103,8 +114,14 @@ class Mempool:
 
     def prune_expired(self, height: int) -> list[Transaction]:
         """Drop what can no longer be included at ``height``; return it so callers can report it."""
+        expired: list[Transaction] = []
         with self._lock:
-            expired = [t for t in self._pending.values() if t.body.valid_until_height < height]
+            heights = self._heights
+            while heights and heights[0] < height:
+                for tx_id in self._expiring.pop(heapq.heappop(heights), ()):
+                    tx = self._pending.get(tx_id)
+                    if tx is not None:
+                        expired.append(tx)
             for tx in expired:
                 self._forget(tx.id)
         return expired
@@ -113,5 +130,8 @@ class Mempool:
         tx = self._pending.pop(tx_id, None)
         if tx is not None:
             self._keys.pop(tx_id, None)
+            bucket = self._expiring.get(tx.body.valid_until_height)
+            if bucket is not None:
+                bucket.pop(tx_id, None)
             if self._by_body.get(tx.body_bytes) is tx:
                 del self._by_body[tx.body_bytes]

@@ -59,6 +59,26 @@ def test_expired_payments_are_neither_proposed_nor_kept() -> None:
     assert short.id not in pool and long_lived.id in pool
 
 
+def test_pruning_drops_what_expired_once_and_nothing_committed_or_still_valid() -> None:
+    pool = Mempool(capacity=100)
+    payments = [payment(n, valid_until=5 + n % 4) for n in range(40)]  # until 5, 6, 7, 8
+    pool.add(payments)
+    committed = {t.id for t in payments[:10]}
+    pool.remove(committed)
+
+    expired = pool.prune_expired(7)  # until 5 and 6 can no longer be included
+
+    assert [t.id for t in expired] == [
+        t.id for until in (5, 6) for t in payments[10:] if t.body.valid_until_height == until]
+    assert pool.prune_expired(7) == []
+    assert {t.id for t in pool.take(100, height=7)} == {
+        t.id for t in payments[10:] if t.body.valid_until_height >= 7}
+    # Re-admitted after being pruned, a payment is pruned again when its height passes.
+    pool.add([expired[0]])
+    assert pool.prune_expired(8) == [expired[0]] + [
+        t for t in payments[10:] if t.body.valid_until_height == 7]
+
+
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive capacity"):
         Mempool(capacity=0)
