@@ -290,7 +290,7 @@ class Auditor:
                              [t.signature for t in present]))
                 grouped += len(present)
                 out += len(block.transactions)
-                admissions = [t for t in present if t.body.HasField("admit_bank")]
+                admissions = [t for t in present if t.kind == "admit_bank"]
                 if admissions or grouped >= TASK_TRANSACTIONS:
                     submit()  # with the keys before this block's admissions
                 _admit(keys, admissions)
