@@ -153,7 +153,19 @@ def test_overview_lists_every_node_and_the_one_that_is_down(ready: Watched,
     assert nodes[STOPPED_BANK][2] == "down" and nodes["validator-1"][2] == "up", nodes
 
 
+def queued_payment_scraped(ready: Watched) -> None:
+    """bank-b's queued payment comes from bank-b's own node: one scrape of it that timed
+    out on a busy machine leaves the series stale for a moment, and a page opened then
+    shows no value. Wait until Prometheus holds it."""
+    ready.until(
+        "bank-b's queued payment in Prometheus",
+        lambda: bool(ready.query('straits_bank_payments{node="bank-b",status="queued",'
+                                 'direction="outgoing"} == 1')) or "not yet",
+    )
+
+
 def test_settlement_shows_each_banks_queue(ready: Watched, artifacts: Path) -> None:
+    queued_payment_scraped(ready)
     page = opened(ready, artifacts, "settlement")
     banks = page.table("Banks")
     assert {"bank-a", "bank-b", STOPPED_BANK} <= set(banks), banks
@@ -171,6 +183,7 @@ def test_validators_lists_each_validator(ready: Watched, artifacts: Path) -> Non
 
 def test_bank_drill_down_shows_the_banks_account_and_payments(ready: Watched,
                                                                artifacts: Path) -> None:
+    queued_payment_scraped(ready)
     page = opened(ready, artifacts, "bank", "?bank=bank-b")
     assert page.choices == ["bank-a", "bank-b", STOPPED_BANK], page.choices
     assert set(page.table("Account")) == {"bank-b"}
