@@ -127,13 +127,17 @@ _STOP = None  # on the pool's queue: every worker's thread stops, passing it on
 
 
 class _Worker:
-    """One worker process and the thread in the parent that feeds it.
+    """One worker process, and two threads in the parent: one feeds it, one reads its
+    answers.
 
-    The thread takes tasks from the pool's queue whenever its worker has fewer than
-    ``IN_FLIGHT`` outstanding, so a worker that gets more of the CPU takes more of the
-    tasks; a task handed out ahead to a slower worker would leave the faster one idle
-    while the audit waits, in height order, for the slower one's answer. Two in flight
-    keep the next task in the pipe while the worker verifies the current one.
+    The feeding thread takes the next task from the pool's queue whenever its worker
+    holds fewer than ``IN_FLIGHT``, so a worker that gets more of the CPU takes more of
+    the tasks; a task handed out ahead to a slower worker would leave the faster one
+    idle while the audit waits, in height order, for the slower one's answer. Two in
+    flight keep the next task in the pipe while the worker verifies the current one.
+    Reading answers on a thread of its own means a worker never waits to write an
+    answer while the parent waits to write it a task (an answer larger than the pipe,
+    from a block of tens of thousands of transactions, would otherwise stop both).
     """
 
     def __init__(self, prefix: bytes, pool: SignaturePool) -> None:
@@ -147,57 +151,87 @@ class _Worker:
         )
         self.in_flight: deque[Task] = deque()
         self._pool = pool
-        self._thread = threading.Thread(
-            target=self._feed, args=(prefix,), name="audit-signatures", daemon=True
-        )
-        self._thread.start()
+        self._room = threading.Semaphore(IN_FLIGHT)
+        self._lock = threading.Lock()
+        self._ended: str | None = None  # why the answers stopped, once they have
+        self._threads = [
+            threading.Thread(target=self._feed, args=(prefix,), name="audit-feed", daemon=True),
+            threading.Thread(target=self._read, name="audit-answers", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _feed(self, prefix: bytes) -> None:
         # Pickling and writing here, not in the caller: a pipe holds 64 KiB and a task is
         # larger, so the caller would wait for a busy worker to read it.
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None and stdout is not None
+        stdin = self.process.stdin
+        assert stdin is not None
         tasks = self._pool.tasks
-        in_flight = self.in_flight
-        failure = "the signature workers were stopped"
         try:
             pickle.dump(prefix, stdin, protocol=pickle.HIGHEST_PROTOCOL)
             stdin.flush()
             while True:
-                if len(in_flight) < IN_FLIGHT:
-                    try:
-                        item = tasks.get(block=not in_flight)
-                    except queue.Empty:
-                        item = ()
-                    if item is _STOP:
-                        tasks.put(_STOP)
-                        break
-                    if item:
-                        task, work = item  # type: ignore[misc]
-                        if self._pool.failure is not None:
-                            task.finish(error=self._pool.failure)
-                            continue
-                        in_flight.append(task)
-                        pickle.dump(work, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                        stdin.flush()
-                        continue
-                status, answer = pickle.load(stdout)
-                if status != "ok":
-                    failure = f"signature worker {self.process.pid} failed: {answer}"
-                    self._pool.fail(failure)
-                    break
-                in_flight.popleft().finish(answer)
-        except (EOFError, pickle.UnpicklingError, OSError, ValueError) as error:
-            if not self._pool.stopping:
-                code = self.process.poll()
-                failure = f"signature worker {self.process.pid} stopped" + (
-                    f" with exit status {code}" if code is not None else f" ({error})")
-                self._pool.fail(failure)
+                self._room.acquire()
+                item = tasks.get()
+                if item is _STOP:
+                    tasks.put(_STOP)
+                    return
+                task, work = item  # type: ignore[misc]
+                with self._lock:
+                    failure = self._pool.failure or self._ended
+                    if failure is None:
+                        self.in_flight.append(task)
+                if failure is not None:
+                    task.finish(error=failure)
+                    self._room.release()
+                    continue
+                pickle.dump(work, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.flush()
+        except (OSError, ValueError):
+            return  # the worker is gone: the reading thread reports it
+        except BaseException as error:  # a task that does not pickle, say
+            self._pool.fail(f"signature worker {self.process.pid} could not be fed: "
+                            f"{type(error).__name__}: {error}")
+            self._end("the signature workers were stopped")
         finally:
-            while in_flight:
-                in_flight.popleft().finish(error=failure)
             with contextlib.suppress(BrokenPipeError, OSError):
                 stdin.close()
+
+    def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        reason = "the signature workers were stopped"
+        try:
+            while True:
+                status, answer = pickle.load(stdout)
+                if status != "ok":
+                    reason = f"signature worker {self.process.pid} failed: {answer}"
+                    self._pool.fail(reason)
+                    return
+                with self._lock:
+                    task = self.in_flight.popleft()
+                task.finish(answer)
+                self._room.release()
+        except BaseException as error:
+            if not self._pool.stopping:
+                code = self.process.poll()
+                reason = f"signature worker {self.process.pid} stopped" + (
+                    f" with exit status {code}" if code is not None else f" ({error})")
+                self._pool.fail(reason)
+        finally:
+            self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        """No more answers: the tasks held fail with ``reason``, and the feeding thread,
+        if it waits for room, wakes to find the pool failed or stopping."""
+        with self._lock:
+            if self._ended is None:
+                self._ended = reason
+            held, self.in_flight = list(self.in_flight), deque()
+        for task in held:
+            task.finish(error=reason)
+        for _ in range(IN_FLIGHT + 1):
+            self._room.release()
 
     def stop(self) -> None:
         """After the pool's stop is queued: a worker busy with a task is killed after a
@@ -208,7 +242,8 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self._thread.join(timeout=STOP_WAIT_S)
+        for thread in self._threads:
+            thread.join(timeout=STOP_WAIT_S)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
@@ -228,6 +263,7 @@ class SignaturePool:
         self._pool: list[_Worker] = []
         self.tasks: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.failure: str | None = None
+        self._failing = threading.Lock()
         self.stopping = False
 
     def start(self) -> SignaturePool:
@@ -243,8 +279,9 @@ class SignaturePool:
 
     def fail(self, reason: str) -> None:
         """The first failure stands; the tasks waiting fail with it."""
-        if self.failure is None:
-            self.failure = reason
+        with self._failing:
+            if self.failure is None:
+                self.failure = reason
         self._drop_waiting(self.failure)
 
     def _drop_waiting(self, reason: str) -> None:

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,20 @@ def test_a_stalled_worker_holds_up_only_the_tasks_it_took() -> None:
 
     assert [v for answer in answers for block in answer for v in block] == [
         0 if i == 7 else 1 for i in range(20)]
+
+
+def test_answers_larger_than_a_pipe_do_not_stop_the_workers() -> None:
+    """A block of 100,000 transactions answers 100,000 bytes, more than a pipe holds: the
+    worker writes its answer while the auditing process writes it the next task."""
+    n = 100_000
+    work = [(("nobody",) * n, [b"x"] * n, [bytes(64)] * n)]  # no such signer: answered 0
+    answers: list[list[bytes]] = []
+    with SignaturePool(1, "straits-test") as pool:
+        tasks = [pool.submit({}, work) for _ in range(3)]
+        waiting = threading.Thread(target=lambda: answers.extend(t.result()[0] for t in tasks),
+                                   daemon=True)
+        waiting.start()
+        waiting.join(STOP_TIMEOUT_S)
+
+    assert not waiting.is_alive(), "the audit's workers stopped answering"
+    assert answers == [bytes(n)] * 3
