@@ -2,7 +2,8 @@
 
 A state root must be cheap to update per block even with a million entries queued or
 remembered, so it cannot hash the whole state. Each entry (an account, a queued
-transfer, a remembered transaction id) maps to a 4096-bit number
+transfer, the transaction ids one block added to one bucket of the replay window) maps
+to a 4096-bit number
 ``H(entry) = SHAKE128(encoding, 512 bytes)``; the accumulator is their sum modulo
 2**4096. Adding or removing an entry is one hash and one big-integer addition, the
 result does not depend on the order entries were added, and two machines holding the
