@@ -1,4 +1,4 @@
-"""The validator-path benchmark (``clients.bench.validator_path``) runs the real path.
+"""The validator-path benchmark (``services.validator.path_bench``) runs the real path.
 
 It drives two validators' chains through admission, a proposal, validation and commits
 on SQLite files; this checks that every stage ran and every block carried the payments
@@ -8,7 +8,7 @@ reproducible as the code under them changes. No time is asserted.
 
 from __future__ import annotations
 
-from clients.bench.validator_path import STAGES, run
+from services.validator.path_bench import STAGES, run
 
 
 def test_every_stage_of_the_path_runs_on_blocks_of_the_payments_submitted() -> None:

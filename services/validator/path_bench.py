@@ -1,5 +1,8 @@
 """Benchmark: the Python of one validator's path per payment, stage by stage, in one process.
 
+It lives beside the validator, not in ``clients/bench``: it drives the validator's own
+admission, mempool and chain directly, which clients may not import.
+
 A validator of a four-validator network admits the payments its own participants submit
 (with the business-rule dry run), admits the ones its peers share (without), builds a
 proposal one block in four, validates the other three, and commits every block. This
@@ -14,7 +17,7 @@ the stages weighted as one validator of four does them:
 ``(admit_client + 3 admit_peer + share_encode + build + encode + 3 (decode + validate)
 + commit_prop + 3 commit_val) / 4``.
 
-``python -m clients.bench.validator_path [--block N] [--rounds N]``; docs/bench.md has
+``python -m services.validator.path_bench [--block N] [--rounds N]``; docs/bench.md has
 the figures. The machine's speed moves with what else it runs: compare trees by
 alternating runs, and take the best of several.
 """
