@@ -55,15 +55,8 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-_TX_PREFIXES: dict[str, bytes] = {}
-
-
 def transaction_id(chain_id: str, body: bytes) -> bytes:
-    # The prefix from a plain dict: this runs once per transaction decoded.
-    prefix = _TX_PREFIXES.get(chain_id)
-    if prefix is None:
-        prefix = _TX_PREFIXES[chain_id] = _prefix(chain_id, TX)
-    return hashlib.sha256(prefix + body).digest()
+    return hashlib.sha256(_prefix(chain_id, TX) + body).digest()
 
 
 def block_hash(chain_id: str, header: bytes) -> bytes:

@@ -67,11 +67,7 @@ class Transaction:
     @classmethod
     def from_proto(cls, chain_id: str, message: tx_pb.SignedTransaction) -> Transaction:
         body_bytes = message.body
-        body = tx_pb.TransactionBody()
-        try:
-            body.ParseFromString(body_bytes)
-        except Exception:  # the same error, named, as codec.decode gives
-            body = codec.decode(tx_pb.TransactionBody, body_bytes)
+        body = codec.decode(tx_pb.TransactionBody, body_bytes)
         kind = check_structure(body)
         return cls(
             codec.transaction_id(chain_id, body_bytes),

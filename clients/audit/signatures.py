@@ -190,9 +190,10 @@ class _Worker:
         except (OSError, ValueError):
             return  # the worker is gone: the reading thread reports it
         except BaseException as error:  # a task that does not pickle, say
-            self._pool.fail(f"signature worker {self.process.pid} could not be fed: "
-                            f"{type(error).__name__}: {error}")
-            self._end("the signature workers were stopped")
+            reason = (f"signature worker {self.process.pid} could not be fed: "
+                      f"{type(error).__name__}: {error}")
+            self._pool.fail(reason)
+            self._end(reason)
         finally:
             with contextlib.suppress(BrokenPipeError, OSError):
                 stdin.close()
