@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
 
 from ledger.keys import PublicKey
 from ledger.transaction import Transaction
-from ledger.verifier import BatchVerifier, Item
+from ledger.verifier import BatchVerifier, Item, verify_here
 from tests.vectors.samples import ALPHA_BANK, BETA_BANK, ed25519_key, p256_key, signed_transfers
 
 KEYS = [ed25519_key(n) for n in range(1, 5)] + [p256_key(n) for n in range(1, 5)]
@@ -220,3 +221,73 @@ def test_many_callers_at_once_each_get_their_own_verdicts(verifier):
 def test_verifying_before_start_is_a_programming_error():
     with pytest.raises(RuntimeError, match="start"):
         BatchVerifier(workers=2).verify(_batch(4, seed=1)[0])
+
+
+# --- submitted batches: verified later on the pool, waiting callers first -------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_submitted_batch_gets_the_verdicts_verify_would_give(workers):
+    alpha = ed25519_key(1)
+    made = signed_transfers(155, alpha)
+    good = made[:150]
+    forged = [
+        Transaction(t.id, t.body, t.body_bytes, ed25519_key(2).sign(t.signed), t.chain_id)
+        for t in made[150:]
+    ]
+    strangers = signed_transfers(3, ed25519_key(3), payer=BETA_BANK)
+    txs = good[:70] + forged + strangers + good[70:]
+    expected = [True] * 70 + [False] * 8 + [True] * 80
+    keys = {ALPHA_BANK: alpha.public_key}.get
+    with BatchVerifier(workers=workers, chunk_size=16) as verifier:
+        pending = verifier.submit_transactions(txs, keys)
+        assert pending.result() == expected
+        assert pending.result() == expected, "a second result() answers the same"
+        stats = verifier.stats()
+        assert (stats.verified, stats.cache_hits, stats.failures) == (155, 0, 8)
+        # The cache serves submitted and waited-for checks alike.
+        assert verifier.verify_transactions(good, keys) == [True] * 150
+        assert verifier.stats().cache_hits == 150
+
+
+def test_a_waiting_caller_is_served_before_submitted_batches():
+    """A block being validated waits behind at most the chunks already being verified,
+    not behind everything admission has submitted."""
+    release = threading.Event()
+    at_gate = threading.Semaphore(0)
+    order: list[bool] = []  # per verification: was it one of the waiting caller's?
+
+    @dataclass(frozen=True)
+    class GatedKey(PublicKey):
+        def verify(self, signature: bytes, message: bytes) -> bool:
+            if not release.is_set():
+                at_gate.release()
+                release.wait(10)
+            order.append(message.startswith(b"waited-"))
+            return super().verify(signature, message)
+
+    alpha = ed25519_key(1)
+    gated = GatedKey(alpha.public_key.type, alpha.public_key.data)
+    waited_items = [(gated, b"waited-%d" % i, alpha.sign(b"waited-%d" % i)) for i in range(4)]
+    waited: list[list[bool]] = []
+    # With engines the caller verifies nothing itself: every chunk goes through the pool.
+    with BatchVerifier(
+        workers=2, chunk_size=1, cache_size=0, engines=lambda: verify_here
+    ) as verifier:
+        # Twenty one-transaction chunks; the two workers each take one and stop at the gate.
+        pending = verifier.submit_transactions(signed_transfers(20, alpha), lambda _: gated)
+        assert at_gate.acquire(timeout=10) and at_gate.acquire(timeout=10)
+        caller = threading.Thread(target=lambda: waited.append(verifier.verify(waited_items)))
+        caller.start()
+        deadline = time.monotonic() + 10
+        while len(verifier._pool._urgent) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the caller's two chunks are queued
+        release.set()
+        caller.join(10)
+        assert pending.result() == [True] * 20
+    assert waited == [[True] * 4]
+    last_waited = max(i for i, mine in enumerate(order) if mine)
+    # FIFO would put the caller's two chunks after the eighteen submitted ones still
+    # queued (its last check at position 21 or later); served first, they come right
+    # after the two held at the gate.
+    assert last_waited < 8, order
