@@ -11,7 +11,9 @@ as a success rather than an error):
 2. ``check_chain``: right chain, known signer, inside its validity window
    (``ledger.execute.admission_error``); already committed is answered
    ALREADY_COMMITTED, already in the mempool ALREADY_PENDING;
-3. ``check_signatures``: all of the batch in one call to the batch verifier;
+3. ``check_signatures``: all of the batch in one call to the batch verifier (which the
+   intake does not wait for: ``Admitter.prepare`` hands the batch to the verifier's
+   threads and ``Admitter.finish`` collects the verdicts and runs the stages after);
 4. ``check_permission``: a bank or the central bank submits only what it signed
    itself (the TLS certificate names the caller, the signature just checked proves the
    signer), except that the central bank may present a redemption its bank signed;
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
@@ -143,12 +146,32 @@ def check_chain(
     return Sifted(tuple(kept), tuple(refused), tuple(known))
 
 
-def check_signatures(
+class Verdicts(Protocol):
+    def result(self) -> list[bool]: ...
+
+
+class _Decided:
+    """Verdicts already known: what a verifier without ``submit_transactions`` gave."""
+
+    def __init__(self, verdicts: list[bool]) -> None:
+        self._verdicts = verdicts
+
+    def result(self) -> list[bool]:
+        return self._verdicts
+
+
+def submit_signatures(
     state: State, candidates: Sequence[Candidate], verify: SignatureCheck
-) -> Sifted:
-    verdicts = verify.verify_transactions(
-        [c.transaction for c in candidates], key_lookup(state)
-    )
+) -> Verdicts:
+    """Start the signature checks of ``candidates``; the verdicts, in order, come later."""
+    transactions = [c.transaction for c in candidates]
+    submit = getattr(verify, "submit_transactions", None)
+    if submit is None:
+        return _Decided(verify.verify_transactions(transactions, key_lookup(state)))
+    return submit(transactions, key_lookup(state))  # type: ignore[no-any-return]
+
+
+def sift_signatures(candidates: Sequence[Candidate], verdicts: Sequence[bool]) -> Sifted:
     kept: list[Candidate] = []
     refused: list[Refusal] = []
     for candidate, good in zip(candidates, verdicts, strict=True):
@@ -161,6 +184,15 @@ def check_signatures(
             )
             refused.append(_refuse(candidate, error))
     return Sifted(tuple(kept), tuple(refused))
+
+
+def check_signatures(
+    state: State, candidates: Sequence[Candidate], verify: SignatureCheck
+) -> Sifted:
+    verdicts = verify.verify_transactions(
+        [c.transaction for c in candidates], key_lookup(state)
+    )
+    return sift_signatures(candidates, verdicts)
 
 
 def check_permission(state: State, candidates: Sequence[Candidate], sender: str) -> Sifted:
@@ -232,6 +264,21 @@ def _may_submit(state: State, sender: str, tx: Transaction) -> bool:
 # --- the chain of stages ------------------------------------------------------------
 
 
+@dataclass
+class Prepared:
+    """A batch part-way through admission: decoded, checked against the chain, its
+    signatures handed to the verifier. ``Admitter.finish`` takes it from there."""
+
+    size: int
+    sender: str | None
+    check_rules: bool
+    answer: bool
+    state: State
+    results: dict[int, validator_pb.SubmissionResult]
+    candidates: tuple[Candidate, ...]
+    verdicts: Verdicts
+
+
 class Admitter:
     def __init__(
         self,
@@ -258,19 +305,43 @@ class Admitter:
         ``answer`` False: nobody waits for the results (a shared batch), so none are built
         and the list is empty; building one message per item was a tenth of admission.
         """
+        prepared = self.prepare(signed, sender=sender, check_rules=check_rules, answer=answer)
+        return self.finish(prepared)
+
+    def prepare(
+        self,
+        signed: Sequence[tx_pb.SignedTransaction],
+        *,
+        sender: str | None,
+        check_rules: bool,
+        answer: bool = True,
+    ) -> Prepared:
+        """The stages before the signatures, and the signatures started, not awaited."""
         state = self._chain.state
-        stages: list[Callable[[Sequence[Candidate]], Sifted]] = [
-            lambda c: check_chain(state, c, self._mempool),
-            lambda c: check_signatures(state, c, self._verify),
-        ]
+        sifted = check_structure(state.chain_id, signed)
+        results = _answers(sifted) if answer else {}
+        sifted = check_chain(state, sifted.kept, self._mempool)
+        if answer:
+            results.update(_answers(sifted))
+        verdicts = submit_signatures(state, sifted.kept, self._verify)
+        return Prepared(
+            len(signed), sender, check_rules, answer, state, results, sifted.kept, verdicts
+        )
+
+    def finish(self, prepared: Prepared) -> list[validator_pb.SubmissionResult]:
+        """The verdicts, the stages after them, and the results (see ``admit``)."""
+        state, sender, answer = prepared.state, prepared.sender, prepared.answer
+        stages: list[Callable[[Sequence[Candidate]], Sifted]] = []
         if sender is not None:
             stages.append(lambda c: check_permission(state, c, sender))
-        if check_rules:
+        if prepared.check_rules:
             stages.append(lambda c: check_business_rules(state, c))
         stages.append(lambda c: add_to_mempool(self._mempool, c, state))
 
-        sifted = check_structure(state.chain_id, signed)
-        results = _answers(sifted) if answer else {}
+        results = prepared.results
+        sifted = sift_signatures(prepared.candidates, prepared.verdicts.result())
+        if answer:
+            results.update(_answers(sifted))
         for stage in stages:
             sifted = stage(sifted.kept)
             if answer:
@@ -284,7 +355,7 @@ class Admitter:
             results[candidate.index] = validator_pb.SubmissionResult(
                 transaction_id=candidate.transaction.id, status=ACCEPTED
             )
-        return [results[index] for index in range(len(signed))]
+        return [results[index] for index in range(prepared.size)]
 
 
 def _answers(sifted: Sifted) -> dict[int, validator_pb.SubmissionResult]:

@@ -1,11 +1,19 @@
-"""The intake: one worker thread that runs admission for every batch that arrives.
+"""The intake: two worker threads that run admission for every batch that arrives.
 
 gRPC handler threads do not admit transactions themselves. A submission from a
 bank or the central bank is queued and its handler waits for the answer; a batch
 shared by another validator is queued and its handler returns at once. Either
 way the handlers stay free, so a consensus message never waits for a worker
-behind a pile of signature checks, and only one thread (plus the verifier's pool,
-which runs outside the GIL) competes with the node loop for the interpreter.
+behind a pile of signature checks.
+
+Admission is a pipeline of two threads with the verifier's pool between them. The
+``intake`` thread decodes a batch, checks it against the chain and hands its
+signatures to the verifier's threads (``Admitter.prepare``), then goes on to the next
+batch; the ``intake-finish`` thread takes the batches in the same order, collects the
+verdicts and runs the stages after (``Admitter.finish``). So the verifier has the next
+batch to check while the interpreter runs a batch's Python, and a single validator
+keeps both cores busy (docs/bench.md). At most ``IN_FLIGHT`` batches are between the
+two threads.
 
 The queue is bounded in transactions. When it is full a submission is refused
 with RESOURCE_EXHAUSTED, telling the bank to slow down, and a shared batch is
@@ -14,13 +22,14 @@ Batches waiting together are admitted together, up to ``merge_limit`` transactio
 so the verifier sees large batches. Not larger: a transaction enters the mempool only
 when its whole batch has passed, and a proposal that carries it before then has its
 signature checked a second time, in the block. At saturation, batches of 4,096 made
-about one verification in seven such a repeat; batches of 512 (still two full chunks
-for the verifier's threads) make about one in thirty (docs/bench.md).
+about one verification in seven such a repeat; batches of 512 (eight chunks for the verifier's
+workers) make about one in thirty (docs/bench.md).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -31,12 +40,14 @@ from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
 
 from services.common.errors import OverloadedError, UnavailableError
-from services.validator.admission import Admitter
+from services.validator.admission import Admitter, Prepared
 
 log = logging.getLogger(__name__)
 
 Results = list[validator_pb.SubmissionResult]
 MERGE_LIMIT = 512
+# Batches prepared and not yet finished: enough that the verifier always has the next one.
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -66,9 +77,17 @@ class Intake:
         self._wake = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
+        # (batches, what prepare made of them); None tells the finishing thread to end.
+        self._prepared: queue.Queue[tuple[list[_Batch], Prepared] | None] = queue.Queue(
+            IN_FLIGHT
+        )
+        self._finisher = threading.Thread(
+            target=self._finish_run, name="intake-finish", daemon=True
+        )
         self.stats = IntakeStats()
 
     def start(self) -> None:
+        self._finisher.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -82,7 +101,11 @@ class Intake:
                 batch.answer.set_exception(
                     UnavailableError("expected a running validator; it is stopping")
                 )
+        # What was prepared is finished: its signatures are already being checked.
         self._thread.join(timeout=10)
+        if self._finisher.is_alive():
+            self._prepared.put(None)
+            self._finisher.join(timeout=10)
 
     def submit(
         self, signed: Sequence[tx_pb.SignedTransaction], *, sender: str, timeout: float
@@ -144,25 +167,35 @@ class Intake:
 
     def _run(self) -> None:
         while (taken := self._take()) is not None:
-            try:
-                self._admit(taken)
-            except Exception as error:  # every waiting handler must hear of it
-                log.exception("intake: admission failed")
-                for batch in taken:
-                    if batch.answer is not None and not batch.answer.done():
-                        batch.answer.set_exception(error)
+            # One admission per kind of sender keeps the rules of each (a bank's batch is
+            # checked against its signer and business rules; a shared one is not).
+            for sender in dict.fromkeys(b.sender for b in taken):
+                group = [b for b in taken if b.sender == sender]
+                try:
+                    prepared = self._prepare(group, sender)
+                except Exception as error:  # every waiting handler must hear of it
+                    log.exception("intake: admission failed")
+                    _fail(group, error)
+                    continue
+                self._prepared.put((group, prepared))
 
-    def _admit(self, taken: list[_Batch]) -> None:
-        # One admission call per kind of sender keeps the rules of each (a bank's batch
-        # is checked against its signer and business rules; a shared one is not).
-        for sender in dict.fromkeys(b.sender for b in taken):
-            group = [b for b in taken if b.sender == sender]
-            signed = [s for b in group for s in b.signed]
-            # Only a participant's submission has a caller waiting for its results.
-            submitted = sender is not None
-            results = self._admitter.admit(
-                signed, sender=sender, check_rules=submitted, answer=submitted
-            )
+    def _prepare(self, group: list[_Batch], sender: str | None) -> Prepared:
+        signed = [s for b in group for s in b.signed]
+        # Only a participant's submission has a caller waiting for its results.
+        submitted = sender is not None
+        return self._admitter.prepare(
+            signed, sender=sender, check_rules=submitted, answer=submitted
+        )
+
+    def _finish_run(self) -> None:
+        while (item := self._prepared.get()) is not None:
+            group, prepared = item
+            try:
+                results = self._admitter.finish(prepared)
+            except Exception as error:
+                log.exception("intake: admission failed")
+                _fail(group, error)
+                continue
             self.stats.admitted_batches += len(group)
             start = 0
             for batch in group:
@@ -170,3 +203,9 @@ class Intake:
                 if batch.answer is not None:  # only then were results built
                     batch.answer.set_result(results[start:end])
                 start = end
+
+
+def _fail(group: list[_Batch], error: Exception) -> None:
+    for batch in group:
+        if batch.answer is not None and not batch.answer.done():
+            batch.answer.set_exception(error)

@@ -1,8 +1,10 @@
 """The intake pushes back when full: a bank is told to slow down, a shared batch is dropped,
-and what was queued is still admitted, merged into one call for the verifier."""
+and what was queued is still admitted, merged into one call for the verifier. Its two
+threads overlap: a batch is prepared while the one before it is being finished."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -20,19 +22,23 @@ class RecordingAdmitter:
         self.calls: list[tuple[int, str | None, bool]] = []
         self.answered: list[bool] = []
 
-    def admit(
+    def prepare(
         self,
         signed: Sequence[tx_pb.SignedTransaction],
         *,
         sender: str | None,
         check_rules: bool,
         answer: bool = True,
-    ) -> list[pb.SubmissionResult]:
+    ) -> tuple[int, bool]:
         self.calls.append((len(signed), sender, check_rules))
         self.answered.append(answer)
+        return len(signed), answer
+
+    def finish(self, prepared: tuple[int, bool]) -> list[pb.SubmissionResult]:
+        size, answer = prepared
         if not answer:
             return []
-        return [pb.SubmissionResult(status=pb.SUBMISSION_STATUS_ACCEPTED) for _ in signed]
+        return [pb.SubmissionResult(status=pb.SUBMISSION_STATUS_ACCEPTED) for _ in range(size)]
 
 
 def batch(n: int) -> list[tx_pb.SignedTransaction]:
@@ -71,5 +77,67 @@ def test_an_oversized_batch_still_enters_an_empty_intake() -> None:
     intake.start()
     try:
         assert len(intake.submit(batch(5), sender="bank-a", timeout=5)) == 5
+    finally:
+        intake.stop()
+
+
+class SlowFinisher(RecordingAdmitter):
+    """Finishing the first batch waits until the intake has prepared the second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second_prepared = threading.Event()
+        self.finish_waited = False
+
+    def prepare(self, signed, **kwargs):  # type: ignore[no-untyped-def]
+        prepared = super().prepare(signed, **kwargs)
+        if len(self.calls) == 2:
+            self.second_prepared.set()
+        return prepared
+
+    def finish(self, prepared):  # type: ignore[no-untyped-def]
+        if not self.finish_waited:
+            self.finish_waited = True
+            assert self.second_prepared.wait(5), "the next batch was not prepared meanwhile"
+        return super().finish(prepared)
+
+
+def test_the_next_batch_is_prepared_while_one_is_finished() -> None:
+    """While a batch's signatures are checked and its later stages run, the intake is
+    already decoding the next one, so the verifier is never without work."""
+    admitter = SlowFinisher()
+    intake = Intake(admitter, capacity=100, merge_limit=2)  # type: ignore[arg-type]
+    intake.start()
+    try:
+        answers: list[list[pb.SubmissionResult]] = []
+        banks = [
+            threading.Thread(
+                target=lambda b=b: answers.append(intake.submit(batch(2), sender=b, timeout=10))
+            )
+            for b in ("bank-a", "bank-b")
+        ]
+        for thread in banks:
+            thread.start()
+        for thread in banks:
+            thread.join(10)
+    finally:
+        intake.stop()
+    assert admitter.second_prepared.is_set()
+    assert sorted(len(a) for a in answers) == [2, 2], "every bank heard back"
+
+
+def test_a_failing_stage_fails_only_its_own_batch() -> None:
+    class FailsFirst(RecordingAdmitter):
+        def finish(self, prepared):  # type: ignore[no-untyped-def]
+            if len(self.calls) == 1 or prepared[0] == 3:
+                raise RuntimeError("expected a store, got a broken one")
+            return super().finish(prepared)
+
+    intake = Intake(FailsFirst(), capacity=100)  # type: ignore[arg-type]
+    intake.start()
+    try:
+        with pytest.raises(RuntimeError, match="broken"):
+            intake.submit(batch(3), sender="bank-a", timeout=5)
+        assert len(intake.submit(batch(2), sender="bank-a", timeout=5)) == 2
     finally:
         intake.stop()
