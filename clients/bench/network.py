@@ -15,6 +15,7 @@ of the banks' key type measured in the same run. Peak RSS of each node kind come
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import multiprocessing.synchronize
@@ -79,8 +80,27 @@ def free_base_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """CPU time of a node and of the processes it started (a validator's signature
+    workers), living or ended and waited for."""
+    total = 0.0
+    for process in (pid, *children(pid)):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended since it was listed
+            continue
+        # utime, stime, and the children's that were waited for (a restarted worker's)
+        total += sum(int(f) for f in fields[11:15]) / CLK_TCK
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc/<pid>/task/*/children."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found.extend((int(child), *children(int(child))))
+    return found
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -92,7 +112,13 @@ def memory_mb(pid: int, field: str) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
+    """The node process's own peak RSS; its signature workers are reported apart."""
     return memory_mb(pid, "VmHWM")
+
+
+def children_peak_rss_mb(pid: int) -> list[float]:
+    """Peak RSS of each process a node started (a validator's signature workers)."""
+    return [memory_mb(p, "VmHWM") for p in children(pid)]
 
 
 def _spin(started: multiprocessing.synchronize.Event,
@@ -217,6 +243,11 @@ class BenchNetwork:
         kinds = {r.spec.kind for r in self.launcher.running.values()}
         return {kind: max(peak_rss_mb(p) for p in self.pids(kind)) for kind in sorted(kinds)}
 
+    def workers_peak_rss(self) -> float:
+        """The largest peak RSS of any validator's signature worker processes."""
+        return max((mb for p in self.pids(Role.VALIDATOR) for mb in children_peak_rss_mb(p)),
+                   default=0.0)
+
 
 def chart(result: RunResult, name: str, title: str) -> str:
     CHARTS.mkdir(exist_ok=True)
@@ -305,6 +336,10 @@ def run() -> dict:
                         rows.append({"metric": f"peak RSS, {kind} node", "value": mb,
                                      "unit": "MB",
                                      "target": "<= 250" if kind == Role.VALIDATOR else ""})
+                    entry["worker_peak_rss_mb"] = network.workers_peak_rss()
+                    rows.append({"metric": "peak RSS, one of a validator's 2 signature workers",
+                                 "value": entry["worker_peak_rss_mb"], "unit": "MB",
+                                 "target": ""})
                 group = "alone" if not followers else "sizes" if ed25519 else "p256"
                 results[group][str(size)] = entry  # type: ignore[index]
     for key_type in key_types:

@@ -25,7 +25,7 @@ from ledger.errors import StoreError
 from ledger.genesis import Parameters
 from ledger.keys import PrivateKey
 from ledger.state import State
-from ledger.verifier import BatchVerifier
+from ledger.verifier import BatchVerifier, available_cores
 from services.common.config import NodeConfig
 from services.common.server import Service, create_server
 from services.validator.abstention import EVERY_HEIGHT, Abstention
@@ -39,6 +39,7 @@ from services.validator.mempool import Mempool
 from services.validator.metrics import start_validator_metrics
 from services.validator.peers import Peers
 from services.validator.servicers import ConsensusServicer, ValidatorServicer
+from services.validator.signature_processes import ProcessEngine
 from services.validator.store_check import open_checked
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class ValidatorSettings:
     mempool_capacity: int = 10_000
     intake_capacity: int = 4_000
     grace_seconds: float = 2.0
+    # Signature worker processes, one per core the node may use, at most this many: each
+    # is about 27 MB, and a container sees every core of its host whatever its CPU limit.
+    max_signature_workers: int = 4
 
 
 def consensus_config(parameters: Parameters, tick_seconds: float) -> ConsensusConfig:
@@ -85,7 +89,11 @@ class ValidatorNode:
         genesis = genesis_file.load(config.genesis)
         key = PrivateKey.load(config.ledger_key)
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.verifier = verifier = BatchVerifier().start()
+        # Each verifier thread hands its chunks to a worker process: no GIL between them
+        # and the node's Python (services/validator/signature_processes.py).
+        self.verifier = verifier = BatchVerifier(
+            workers=min(available_cores(), settings.max_signature_workers), engines=ProcessEngine
+        ).start()
         self.mempool = mempool = Mempool(settings.mempool_capacity)
         # Blocks reuse admission's checks: a signature is checked once, not twice.
         self.block_signatures = AdmittedFirst(mempool, verifier)
