@@ -337,7 +337,7 @@ def run() -> dict:
                                      "unit": "MB",
                                      "target": "<= 250" if kind == Role.VALIDATOR else ""})
                     entry["worker_peak_rss_mb"] = network.workers_peak_rss()
-                    rows.append({"metric": "peak RSS, one of a validator's 2 signature workers",
+                    rows.append({"metric": "peak RSS, one of a validator's signature workers",
                                  "value": entry["worker_peak_rss_mb"], "unit": "MB",
                                  "target": ""})
                 group = "alone" if not followers else "sizes" if ed25519 else "p256"

@@ -186,6 +186,23 @@ def sift_signatures(candidates: Sequence[Candidate], verdicts: Sequence[bool]) -
     return Sifted(tuple(kept), tuple(refused))
 
 
+def recheck_changed_keys(
+    before: State, now: State, candidates: Sequence[Candidate], verify: SignatureCheck
+) -> Sifted:
+    """Check again, against the key in force ``now``, a signature that was checked
+    against another key ``before`` (a key changed by a block between the two)."""
+    key_before, key_now = key_lookup(before), key_lookup(now)
+    changed = [c for c in candidates
+               if key_before(c.transaction.signer) != key_now(c.transaction.signer)]
+    if not changed:
+        return Sifted(tuple(candidates))
+    again = sift_signatures(changed, verify.verify_transactions(
+        [c.transaction for c in changed], key_now))
+    changed_ids, passed = {id(c) for c in changed}, {id(c) for c in again.kept}
+    kept = [c for c in candidates if id(c) not in changed_ids or id(c) in passed]
+    return Sifted(tuple(kept), again.refused)
+
+
 def check_signatures(
     state: State, candidates: Sequence[Candidate], verify: SignatureCheck
 ) -> Sifted:
@@ -342,6 +359,19 @@ class Admitter:
         sifted = sift_signatures(prepared.candidates, prepared.verdicts.result())
         if answer:
             results.update(_answers(sifted))
+        current = self._chain.state
+        if current is not state:
+            # A block committed since prepare (the intake prepares ahead): what it carried
+            # is now committed, and the later stages run against the head the transactions
+            # will be proposed on, under the keys in force there.
+            for stage in (
+                lambda c: check_chain(current, c, self._mempool),
+                lambda c: recheck_changed_keys(state, current, c, self._verify),
+            ):
+                sifted = stage(sifted.kept)
+                if answer:
+                    results.update(_answers(sifted))
+            state = current
         for stage in stages:
             sifted = stage(sifted.kept)
             if answer:

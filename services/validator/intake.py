@@ -12,8 +12,8 @@ signatures to the verifier's threads (``Admitter.prepare``), then goes on to the
 batch; the ``intake-finish`` thread takes the batches in the same order, collects the
 verdicts and runs the stages after (``Admitter.finish``). So the verifier has the next
 batch to check while the interpreter runs a batch's Python, and a single validator
-keeps both cores busy (docs/bench.md). At most ``IN_FLIGHT`` batches are between the
-two threads.
+keeps both cores busy (docs/bench.md). ``IN_FLIGHT`` prepared batches wait between the
+two threads, and one more in the intake thread for room.
 
 The queue is bounded in transactions. When it is full a submission is refused
 with RESOURCE_EXHAUSTED, telling the bank to slow down, and a shared batch is
@@ -101,11 +101,10 @@ class Intake:
                 batch.answer.set_exception(
                     UnavailableError("expected a running validator; it is stopping")
                 )
-        # What was prepared is finished: its signatures are already being checked.
+        # What was prepared is finished: its signatures are already being checked. The
+        # intake thread ends the finishing thread's queue itself, after its last batch.
         self._thread.join(timeout=10)
-        if self._finisher.is_alive():
-            self._prepared.put(None)
-            self._finisher.join(timeout=10)
+        self._finisher.join(timeout=10)
 
     def submit(
         self, signed: Sequence[tx_pb.SignedTransaction], *, sender: str, timeout: float
@@ -166,18 +165,24 @@ class Intake:
             return taken
 
     def _run(self) -> None:
-        while (taken := self._take()) is not None:
-            # One admission per kind of sender keeps the rules of each (a bank's batch is
-            # checked against its signer and business rules; a shared one is not).
-            for sender in dict.fromkeys(b.sender for b in taken):
-                group = [b for b in taken if b.sender == sender]
-                try:
-                    prepared = self._prepare(group, sender)
-                except Exception as error:  # every waiting handler must hear of it
-                    log.exception("intake: admission failed")
-                    _fail(group, error)
-                    continue
-                self._prepared.put((group, prepared))
+        try:
+            while (taken := self._take()) is not None:
+                self._prepare_all(taken)
+        finally:
+            self._prepared.put(None)  # after every batch this thread prepared
+
+    def _prepare_all(self, taken: list[_Batch]) -> None:
+        # One admission per kind of sender keeps the rules of each (a bank's batch is
+        # checked against its signer and business rules; a shared one is not).
+        for sender in dict.fromkeys(b.sender for b in taken):
+            group = [b for b in taken if b.sender == sender]
+            try:
+                prepared = self._prepare(group, sender)
+            except Exception as error:  # every waiting handler must hear of it
+                log.exception("intake: admission failed")
+                _fail(group, error)
+                continue
+            self._prepared.put((group, prepared))
 
     def _prepare(self, group: list[_Batch], sender: str | None) -> Prepared:
         signed = [s for b in group for s in b.signed]

@@ -17,18 +17,24 @@ verifying needs, keeps the keys it has parsed, runs in a session of its own (Ctr
 the terminal reaches only the node, which stops it by closing its input) and exits when
 its input ends, so it never outlives its node.
 
-If a worker cannot be started or stops, the chunk in hand is verified on the calling
-thread, so the verdicts are the same either way; the engine starts a new worker for
-the next chunk, and logs each failure.
+If a worker cannot be started, stops, or does not answer within its deadline (a second
+plus 20 ms a signature: a verification takes about 0.1 ms), the chunk in hand is
+verified on the calling thread, so the verdicts are the same either way; the worker is
+killed, and a new one is tried for the next chunk, or after ``RETRY_S`` if starting one
+failed. A request is pickled whole before any byte is written and an exchange that fails
+part-way kills its worker, so a request and its answer can never fall out of step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import pickle
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -43,8 +49,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 2.0
+# An answer is due within this, plus PER_ITEM_S a signature; past it the worker is killed.
+ANSWER_S = 1.0
+PER_ITEM_S = 0.02
+# After a worker failed to start, the next try waits this long (verifying in the node).
+RETRY_S = 30.0
 # A worker keeps at most this many parsed keys (one per participant in practice).
 KEY_CACHE = 4096
+
+
+class WorkerStalled(Exception):
+    """A worker did not take its request or answer it within the deadline."""
 
 
 class ProcessEngine:
@@ -52,49 +67,73 @@ class ProcessEngine:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
+        self._retry_at = 0.0
         self.restarts = 0
         self._start()
 
     def _start(self) -> None:
+        # The worker imports this module as its parent does: the parent's path, whatever
+        # set it (an installed package, the working directory, PYTHONPATH).
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                env=env,
                 start_new_session=True,
             )
-        except OSError:
-            log.exception("could not start a signature worker; verifying in the node")
+            # Never blocked past a deadline: a full pipe or a silent worker is waited for
+            # with select, and a write takes what fits.
+            for stream in (self._process.stdin, self._process.stdout):
+                assert stream is not None
+                os.set_blocking(stream.fileno(), False)
+        except Exception:  # never fails the node: its chunks are checked in the node
+            log.exception("could not start a signature worker; verifying in the node for "
+                          "%.0f s", RETRY_S)
             self._process = None
+            self._retry_at = time.monotonic() + RETRY_S
 
     def __call__(self, items: Sequence[Item]) -> list[bool]:
         if not items:
             return []
-        if self._process is None:
+        if self._process is None and time.monotonic() >= self._retry_at:
             self._start()
         process = self._process
         if process is not None:
-            request = [(key.type.value, key.data, message, signature)
-                       for key, message, signature in items]
             try:
-                stdin, stdout = process.stdin, process.stdout
-                assert stdin is not None and stdout is not None
-                pickle.dump(request, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                stdin.flush()
-                answer = stdout.read(len(items))
-                if len(answer) == len(items):
-                    return [verdict == 1 for verdict in answer]
-                failure = f"it answered {len(answer)} of {len(items)} verdicts"
-            except (OSError, ValueError) as error:
-                failure = str(error)
-            log.warning("signature worker %d stopped (%s): checking its chunk here and "
-                        "starting another", process.pid, failure)
-            self.restarts += 1
-            self._stop(process)
-            self._process = None
+                return self._exchange(process, items)
+            except Exception as error:  # a worker that fails in any way is replaced
+                log.warning("signature worker %d failed (%s: %s): checking its chunk here "
+                            "and starting another", process.pid, type(error).__name__, error)
+                self.restarts += 1
+                self._kill(process)
+                self._process = None
         from ledger.verifier import verify_here  # not in the worker: see the imports
 
         return verify_here(items)
+
+    @staticmethod
+    def _exchange(process: subprocess.Popen[bytes], items: Sequence[Item]) -> list[bool]:
+        request = pickle.dumps(
+            [(key.type.value, key.data, message, signature) for key, message, signature in items],
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        deadline = time.monotonic() + ANSWER_S + PER_ITEM_S * len(items)
+        out, into = process.stdin.fileno(), process.stdout.fileno()
+        sent = memoryview(request)
+        while sent:
+            _wait(out, deadline, writing=True)
+            sent = sent[os.write(out, sent):]
+        answer = b""
+        while len(answer) < len(items):
+            _wait(into, deadline, writing=False)
+            chunk = os.read(into, len(items) - len(answer))
+            if not chunk:
+                raise EOFError(f"it ended after {len(answer)} of {len(items)} verdicts")
+            answer += chunk
+        return [verdict == 1 for verdict in answer]
 
     def close(self) -> None:
         if self._process is not None:
@@ -112,6 +151,20 @@ class ProcessEngine:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    @staticmethod
+    def _kill(process: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError):
+            process.kill()
+        ProcessEngine._stop(process)
+
+
+def _wait(fd: int, deadline: float, *, writing: bool) -> None:
+    left = deadline - time.monotonic()
+    ready = select.select([], [fd], [], max(left, 0))[1] if writing else (
+        select.select([fd], [], [], max(left, 0))[0])
+    if not ready:
+        raise WorkerStalled(f"no {'room' if writing else 'answer'} within the deadline")
 
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:

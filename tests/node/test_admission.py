@@ -364,3 +364,28 @@ def test_a_shared_batch_nobody_waits_for_is_admitted_without_building_answers(
     assert good.id in mempool and forged.id not in mempool
     assert recorder.admitted == [[good]]
     assert recorder.submitted_here == [False], "a peer's share is not passed on again"
+
+
+def test_a_batch_finished_after_a_block_committed_is_judged_against_the_new_head(
+    signer: Signer, verifier: BatchVerifier
+) -> None:
+    """The intake prepares the next batches while one is finished; a block that commits in
+    between must not let a transaction it carried back into the mempool."""
+    chain = Chain(MemoryStore(), State.genesis(signer.genesis), InlineCheck())
+    mempool, recorder = Mempool(100), Recorder()
+    admitter = Admitter(chain, mempool, verifier, recorder)
+    carried, waiting = (signer.transfer("bank-a", "bank-b", n) for n in (1, 2))
+
+    prepared = admitter.prepare(
+        [carried.to_proto(), waiting.to_proto()], sender="bank-a", check_rules=True
+    )
+    block, _ = signer.propose([carried])  # another validator's block, with `carried`
+    chain.commit(block)
+    results = admitter.finish(prepared)
+
+    assert [(r.transaction_id, r.status) for r in results] == [
+        (carried.id, COMMITTED),
+        (waiting.id, ACCEPTED),
+    ]
+    assert carried.id not in mempool and waiting.id in mempool
+    assert recorder.admitted == [[waiting]]

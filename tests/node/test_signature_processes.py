@@ -123,3 +123,34 @@ def test_the_verifier_with_worker_processes_answers_as_with_threads(submitted):
     # both workers took a share.
     assert sum(checked_by.values()) == 200
     assert len(checked_by) == 2 and min(checked_by.values()) > 0
+
+
+def test_a_worker_that_stops_answering_is_replaced_after_its_deadline(monkeypatch):
+    from services.validator import signature_processes
+
+    monkeypatch.setattr(signature_processes, "ANSWER_S", 0.3)
+    items = _items()
+    engine = ProcessEngine()
+    try:
+        stuck = engine._process.pid  # type: ignore[union-attr]
+        os.kill(stuck, signal.SIGSTOP)  # alive, holding its pipe, answering nothing
+        started = time.monotonic()
+        assert engine(items) == verify_here(items)
+        assert time.monotonic() - started < 10, "waited far past the deadline"
+        assert engine.restarts == 1 and not _alive(stuck)
+        assert engine(items) == verify_here(items)
+        assert engine._process is not None and engine._process.pid != stuck
+    finally:
+        engine.close()
+
+
+def test_a_request_larger_than_a_pipe_is_answered():
+    key = ed25519_key(1)
+    items = [(key.public_key, bytes(300) + b"%d" % i, key.sign(bytes(300) + b"%d" % i))
+             for i in range(1000)]  # about 400 KB pickled, a pipe holds 64 KB
+    engine = ProcessEngine()
+    try:
+        assert engine(items) == [True] * 1000
+        assert engine.restarts == 0
+    finally:
+        engine.close()
