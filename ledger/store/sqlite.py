@@ -269,17 +269,19 @@ class SqliteStore(Store):
             raise StoreError(expected(f"chain {self._chain_id!r}", state.chain_id), field="block")
         base = block.height << INDEX_BITS
         transactions = []
+        add, from_bytes = transactions.append, int.from_bytes
         for index, (t, receipt) in enumerate(
             zip(block.transactions, execution.receipts, strict=True)
         ):
-            transactions.append(
+            body, tx_id = t.body, t.id
+            add(
                 (
                     base | index,
-                    _prefix(t.id),
-                    t.id,
-                    t.body.signer,
-                    counterparty(t),
-                    t.body.valid_until_height,
+                    from_bytes(tx_id[:8], "big", signed=True),  # _prefix, inlined: per row
+                    tx_id,
+                    body.signer,
+                    body.transfer.payee if t.kind == "transfer" else counterparty(t),
+                    body.valid_until_height,
                     t.body_bytes,
                     t.signature,
                     receipt.outcome,
@@ -561,16 +563,22 @@ class SqliteStore(Store):
 
     @_locked
     def save_last_signed(self, record: bytes) -> None:
+        # Kept as a blob: a record carries a whole prepared block, and writing it as hex
+        # text doubled what every commit message wrote and fsynced.
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_signed', ?)",
-                (record.hex(),),
+                (bytes(record),),
             )
 
     @_locked
     def load_last_signed(self) -> bytes | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'last_signed'").fetchone()
-        return bytes.fromhex(row[0]) if row else None
+        if row is None:
+            return None
+        value = row[0]
+        # A store written before the record was a blob holds it as hex text.
+        return bytes.fromhex(value) if isinstance(value, str) else bytes(value)
 
     @_locked
     def close(self) -> None:

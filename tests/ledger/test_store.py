@@ -162,3 +162,18 @@ def test_a_tampered_state_is_caught_at_load(tmp_path):
     with pytest.raises(StoreError) as raised:
         SqliteStore(tmp_path / "ledger.db").load_state()
     assert "state root" in str(raised.value)
+
+
+def test_a_last_signed_record_kept_as_hex_text_by_an_older_store_still_loads(tmp_path):
+    from ledger.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "ledger.db")
+    record = b"\x00\x01 a record with every byte \xff"
+    store.save_last_signed(record)
+    assert store.load_last_signed() == record
+    with store._conn:  # the form an older store wrote
+        store._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_signed', ?)", (record.hex(),)
+        )
+    assert store.load_last_signed() == record
+    store.close()
