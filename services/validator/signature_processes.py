@@ -3,12 +3,12 @@
 ``cryptography`` releases the GIL while it verifies, but a thread must take the GIL
 back after every signature, and a thread running Python beside it (the node loop
 executing a block, the intake decoding a batch) holds it for up to a switch interval
-(5 ms) at a time. Measured in one process on 2 cores: two verifier threads check about
-9,800 signatures a second alone and about 480 a second beside one busy Python thread
-(docs/bench.md). So each of the verifier's pool threads (``ledger.verifier``) gets an
-engine that sends its chunk to a worker process of its own and waits on the pipe: the
-thread takes the GIL once per chunk, not once per signature, and the worker verifies
-with nothing else in its interpreter.
+(5 ms) at a time. Measured in one process on 2 cores: two verifier threads checked
+14,000 signatures a second alone and 455 a second beside one busy Python thread
+(``services.validator.signature_bench``, docs/bench.md). So each of the verifier's pool
+threads (``ledger.verifier``) gets an engine that sends its chunk to a worker process of
+its own and waits on the pipe: the thread takes the GIL once per chunk, not once per
+signature, and the worker verifies with nothing else in its interpreter.
 
 A worker is ``python -m services.validator.signature_processes``, talking over its
 standard input and output: a request is a pickled list of (key type, raw key, message,
@@ -21,8 +21,10 @@ If a worker cannot be started, stops, or does not answer within its deadline (a 
 plus 20 ms a signature: a verification takes about 0.1 ms), the chunk in hand is
 verified on the calling thread, so the verdicts are the same either way; the worker is
 killed, and a new one is tried for the next chunk, or after ``RETRY_S`` if starting one
-failed. A request is pickled whole before any byte is written and an exchange that fails
-part-way kills its worker, so a request and its answer can never fall out of step.
+failed or it failed before its first answer (a worker that cannot run at all is not
+started again for every chunk). A request is pickled whole before any byte is written,
+and an exchange that fails part-way kills its worker, so a request and its answer can
+never fall out of step.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class ProcessEngine:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
+        self._answered = False  # has the current worker answered anything yet
         self._retry_at = 0.0
         self.restarts = 0
         self._start()
@@ -75,6 +78,7 @@ class ProcessEngine:
         # The worker imports this module as its parent does: the parent's path, whatever
         # set it (an installed package, the working directory, PYTHONPATH).
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self._answered = False
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__],
@@ -102,13 +106,17 @@ class ProcessEngine:
         process = self._process
         if process is not None:
             try:
-                return self._exchange(process, items)
+                verdicts = self._exchange(process, items)
+                self._answered = True
+                return verdicts
             except Exception as error:  # a worker that fails in any way is replaced
                 log.warning("signature worker %d failed (%s: %s): checking its chunk here "
                             "and starting another", process.pid, type(error).__name__, error)
                 self.restarts += 1
                 self._kill(process)
                 self._process = None
+                if not self._answered:  # it never worked: do not start one per chunk
+                    self._retry_at = time.monotonic() + RETRY_S
         from ledger.verifier import verify_here  # not in the worker: see the imports
 
         return verify_here(items)

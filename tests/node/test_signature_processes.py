@@ -75,6 +75,7 @@ def test_a_dead_worker_costs_no_verdict_and_is_replaced():
     items = _items()
     engine = ProcessEngine()
     try:
+        assert engine(items) == verify_here(items)  # a worker that has been working
         first = engine._process.pid  # type: ignore[union-attr]
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -132,6 +133,7 @@ def test_a_worker_that_stops_answering_is_replaced_after_its_deadline(monkeypatc
     items = _items()
     engine = ProcessEngine()
     try:
+        assert engine(items) == verify_here(items)  # a worker that has been working
         stuck = engine._process.pid  # type: ignore[union-attr]
         os.kill(stuck, signal.SIGSTOP)  # alive, holding its pipe, answering nothing
         started = time.monotonic()
@@ -152,5 +154,21 @@ def test_a_request_larger_than_a_pipe_is_answered():
     try:
         assert engine(items) == [True] * 1000
         assert engine.restarts == 0
+    finally:
+        engine.close()
+
+
+def test_a_worker_that_cannot_run_is_not_started_again_for_every_chunk(monkeypatch):
+    from services.validator import signature_processes
+
+    # A worker whose module cannot be found exits before its first answer.
+    monkeypatch.setattr(signature_processes, "__name__", "no_such_module_here")
+    items = _items()
+    engine = ProcessEngine()
+    try:
+        for _ in range(3):
+            assert engine(items) == verify_here(items), "the node checks the chunk itself"
+        assert engine.restarts == 1, "one failure, then no new worker until the retry"
+        assert engine._process is None
     finally:
         engine.close()
