@@ -228,7 +228,7 @@ class PendingVerdicts:
         self,
         size: int,
         chunks: list[Future],
-        positions: list[int] | None,
+        positions: list[int],
         done: Callable[[int, list[bool]], None],
     ) -> None:
         self._size = size
@@ -246,13 +246,7 @@ class PendingVerdicts:
                 found.extend(verdicts)
                 checked += chunk_checked
             self._done(checked, found)
-            if self._positions is None:
-                self._verdicts = found
-            else:
-                out = [False] * self._size
-                for i, verdict in zip(self._positions, found, strict=True):
-                    out[i] = verdict
-                self._verdicts = out
+            self._verdicts = _spread(self._size, self._positions, found)
         return self._verdicts
 
 
@@ -326,11 +320,8 @@ class BatchVerifier:
         here: ``Transaction`` guarantees its id is SHA-256 of exactly ``tx.signed``.
         """
         positions, items, digests = _items(transactions, key_of)
-        verdicts = [False] * len(transactions)
-        for i, verdict in zip(positions, self._run(items, digests), strict=True):
-            verdicts[i] = verdict
         self._count_unknown(len(transactions) - len(positions))
-        return verdicts
+        return _spread(len(transactions), positions, self._run(items, digests))
 
     def submit_transactions(
         self,
@@ -358,10 +349,7 @@ class BatchVerifier:
                     lambda e, p=part, d=part_digests: self._verify_chunk(p, d, e), urgent=False
                 )
             chunks.append(future)
-        whole = len(positions) == len(transactions)
-        return PendingVerdicts(
-            len(transactions), chunks, None if whole else positions, self._counted
-        )
+        return PendingVerdicts(len(transactions), chunks, positions, self._counted)
 
     def _counted(self, checked: int, verdicts: list[bool]) -> None:
         self._count(
@@ -446,3 +434,13 @@ def _items(
         items.append((key, tx.signed, tx.signature))
         digests.append(tx.id)
     return positions, items, digests
+
+
+def _spread(size: int, positions: list[int], verdicts: list[bool]) -> list[bool]:
+    """``size`` verdicts: those given at ``positions``, False (no key) everywhere else."""
+    if len(positions) == size:
+        return verdicts
+    out = [False] * size
+    for i, verdict in zip(positions, verdicts, strict=True):
+        out[i] = verdict
+    return out

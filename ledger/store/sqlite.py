@@ -269,19 +269,17 @@ class SqliteStore(Store):
             raise StoreError(expected(f"chain {self._chain_id!r}", state.chain_id), field="block")
         base = block.height << INDEX_BITS
         transactions = []
-        add, from_bytes = transactions.append, int.from_bytes
         for index, (t, receipt) in enumerate(
             zip(block.transactions, execution.receipts, strict=True)
         ):
-            body, tx_id = t.body, t.id
-            add(
+            transactions.append(
                 (
                     base | index,
-                    from_bytes(tx_id[:8], "big", signed=True),  # _prefix, inlined: per row
-                    tx_id,
-                    body.signer,
-                    body.transfer.payee if t.kind == "transfer" else counterparty(t),
-                    body.valid_until_height,
+                    _prefix(t.id),
+                    t.id,
+                    t.body.signer,
+                    counterparty(t),
+                    t.body.valid_until_height,
                     t.body_bytes,
                     t.signature,
                     receipt.outcome,

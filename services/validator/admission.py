@@ -198,9 +198,8 @@ def recheck_changed_keys(
         return Sifted(tuple(candidates))
     again = sift_signatures(changed, verify.verify_transactions(
         [c.transaction for c in changed], key_now))
-    changed_ids, passed = {id(c) for c in changed}, {id(c) for c in again.kept}
-    kept = [c for c in candidates if id(c) not in changed_ids or id(c) in passed]
-    return Sifted(tuple(kept), again.refused)
+    refused = {r.index for r in again.refused}
+    return Sifted(tuple(c for c in candidates if c.index not in refused), again.refused)
 
 
 def check_signatures(
@@ -347,31 +346,23 @@ class Admitter:
 
     def finish(self, prepared: Prepared) -> list[validator_pb.SubmissionResult]:
         """The verdicts, the stages after them, and the results (see ``admit``)."""
-        state, sender, answer = prepared.state, prepared.sender, prepared.answer
+        sender, answer, results = prepared.sender, prepared.answer, prepared.results
+        sifted = sift_signatures(prepared.candidates, prepared.verdicts.result())
+        if answer:
+            results.update(_answers(sifted))
+        before, state = prepared.state, self._chain.state
         stages: list[Callable[[Sequence[Candidate]], Sifted]] = []
+        if state is not before:
+            # A block committed since prepare (the intake prepares ahead): what it carried
+            # is now committed, and the later stages run against the head the transactions
+            # will be proposed on, under the keys in force there.
+            stages.append(lambda c: check_chain(state, c, self._mempool))
+            stages.append(lambda c: recheck_changed_keys(before, state, c, self._verify))
         if sender is not None:
             stages.append(lambda c: check_permission(state, c, sender))
         if prepared.check_rules:
             stages.append(lambda c: check_business_rules(state, c))
         stages.append(lambda c: add_to_mempool(self._mempool, c, state))
-
-        results = prepared.results
-        sifted = sift_signatures(prepared.candidates, prepared.verdicts.result())
-        if answer:
-            results.update(_answers(sifted))
-        current = self._chain.state
-        if current is not state:
-            # A block committed since prepare (the intake prepares ahead): what it carried
-            # is now committed, and the later stages run against the head the transactions
-            # will be proposed on, under the keys in force there.
-            for stage in (
-                lambda c: check_chain(current, c, self._mempool),
-                lambda c: recheck_changed_keys(state, current, c, self._verify),
-            ):
-                sifted = stage(sifted.kept)
-                if answer:
-                    results.update(_answers(sifted))
-            state = current
         for stage in stages:
             sifted = stage(sifted.kept)
             if answer:
