@@ -26,8 +26,11 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from straits.validator.v1.validator_pb2 import BlockView
 
 from clients.load.endpoints import Endpoints, from_network
 from clients.load.output import write_chart
@@ -210,14 +213,7 @@ class BenchNetwork:
         return [r.process.pid for r in self.launcher.running.values() if r.spec.kind == kind]
 
     def committed_between(self, low: int, high: int) -> int:
-        count, height = 0, low + 1
-        while height <= high:
-            views = self.regulator.blocks(height, 256)
-            if not views:
-                break
-            count += sum(len(v.transaction_ids) for v in views)
-            height += len(views)
-        return count
+        return committed_between(self.regulator.blocks, low, high)
 
     def head(self) -> int:
         return self.regulator.head().height
@@ -277,6 +273,22 @@ class BenchNetwork:
         """The largest peak RSS of any validator's signature worker processes."""
         return max((mb for p in self.pids(Role.VALIDATOR) for mb in children_peak_rss_mb(p)),
                    default=0.0)
+
+
+def committed_between(
+    blocks: Callable[[int, int], Sequence[BlockView]], low: int, high: int
+) -> int:
+    """Transactions committed in the blocks above ``low`` up to and including ``high``,
+    read through ``blocks(from_height, limit)`` (the regulator's ``GetBlocks``), which may
+    answer fewer blocks than asked for and never counts one past ``high``."""
+    count, height = 0, low + 1
+    while height <= high:
+        views = blocks(height, min(high - height + 1, 256))
+        if not views:
+            break
+        count += sum(len(v.transaction_ids) for v in views[: high - height + 1])
+        height += len(views)
+    return count
 
 
 def chart(result: RunResult, name: str, title: str) -> str:

@@ -44,3 +44,37 @@ def test_a_nodes_cpu_includes_its_workers_and_theirs():
             os.kill(pid, 9)
         parent.kill()
         parent.wait()
+
+
+def _chain(sizes: list[int], page: int, ignore_limit: bool):
+    """Blocks 1..len(sizes) holding sizes[h-1] transactions each, answered ``page`` at a
+    time; with ``ignore_limit`` the source answers whole pages whatever limit it is given."""
+    from straits.validator.v1.validator_pb2 import BlockView
+
+    asked: list[tuple[int, int]] = []
+
+    def blocks(from_height: int, limit: int) -> list[BlockView]:
+        asked.append((from_height, limit))
+        count = page if ignore_limit else min(page, limit)
+        return [
+            BlockView(transaction_ids=[b"%d-%d" % (h, i) for i in range(sizes[h - 1])])
+            for h in range(from_height, min(from_height + count, len(sizes) + 1))
+        ]
+
+    return blocks, asked
+
+
+def test_payments_in_a_window_are_counted_up_to_its_last_block_only():
+    from clients.bench.network import committed_between
+
+    sizes = [h * 10 for h in range(1, 41)]  # blocks 1..40, block h holds 10 h
+    for ignore_limit in (False, True):
+        blocks, asked = _chain(sizes, page=7, ignore_limit=ignore_limit)
+        # Blocks 11..20 only: what the window saw, never what committed after it.
+        assert committed_between(blocks, 10, 20) == sum(sizes[10:20])
+        assert all(limit <= 10 for _, limit in asked)
+    blocks, _ = _chain(sizes, page=7, ignore_limit=False)
+    assert committed_between(blocks, 0, 40) == sum(sizes)
+    assert committed_between(blocks, 20, 20) == 0
+    # A head past the newest block the node has: what there is.
+    assert committed_between(blocks, 35, 60) == sum(sizes[35:])
