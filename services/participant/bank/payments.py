@@ -82,6 +82,16 @@ _COLUMNS = (
     " status, held, committed_height, settled_height, created_time_ms,"
     " settled_time_ms, reason, detail, kind"
 )
+# A followed transfer: added when this node did not send it, its outcome set either way.
+_CARRIED = (
+    "INSERT INTO payments (transfer_id, direction, payer, payee, amount, priority, reference,"
+    " status, created_time_ms, committed_height, seq, reason, detail, settled_height,"
+    " settled_time_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (transfer_id) DO UPDATE SET status=excluded.status,"
+    " committed_height=excluded.committed_height, seq=excluded.seq, reason=excluded.reason,"
+    " detail=excluded.detail, settled_height=excluded.settled_height,"
+    " settled_time_ms=excluded.settled_time_ms"
+)
 # A file written before kinds existed holds transfers only: they take the default.
 _ADD_KIND = "ALTER TABLE payments ADD COLUMN kind INTEGER NOT NULL DEFAULT 1"
 
@@ -201,15 +211,22 @@ class PaymentBook:
     def record_block(
         self, conn: sqlite3.Connection, block: FollowedBlock, expired: Sequence[bytes]
     ) -> None:
+        # A block's transfers are written together (see ``_carried``); anything else this
+        # bank did is written in its place, after the transfers before it.
+        carried: list[tuple[int, Transaction, receipt_pb.Receipt]] = []
         for position, tx in enumerate(block.transactions):
             receipt = block.receipts.get(tx.id)
             if receipt is None:
                 continue
             if tx.kind == "transfer":
-                self._carried(conn, block, position, tx, receipt)
-            elif receipt.outcome != receipt_pb.OUTCOME_APPLIED:
+                if tx.signer == self._bank or tx.body.transfer.payee == self._bank:
+                    carried.append((position, tx, receipt))
                 continue
-            elif tx.kind == "issue" and tx.body.issue.bank == self._bank:
+            if receipt.outcome != receipt_pb.OUTCOME_APPLIED:
+                continue
+            self._carried(conn, block, carried)
+            carried = []
+            if tx.kind == "issue" and tx.body.issue.bank == self._bank:
                 issue = tx.body.issue
                 self._booked(
                     conn, block, position, tx, ISSUANCE, issue.amount, issue.collateral_ref
@@ -221,6 +238,7 @@ class PaymentBook:
                 )
             elif tx.signer == self._bank:
                 self._operated(conn, tx)
+        self._carried(conn, block, carried)
         for settlement in block.settlements:
             status = _RECEIPT_STATUS.get(settlement.outcome)
             if status is not None:
@@ -234,21 +252,24 @@ class PaymentBook:
         self,
         conn: sqlite3.Connection,
         block: FollowedBlock,
-        position: int,
-        tx: Transaction,
-        receipt: receipt_pb.Receipt,
+        carried: Sequence[tuple[int, Transaction, receipt_pb.Receipt]],
     ) -> None:
-        transfer = tx.body.transfer
-        direction = OUT if tx.signer == self._bank else IN
-        if direction == IN and transfer.payee != self._bank:
+        """Transfers to or from this bank that ``block`` carried, with their receipts.
+
+        One statement for all of them, not four each: a bank sees most of a block's
+        transfers, and at a few thousand a second this was most of its node's CPU
+        (docs/bench.md). A payment this node sent is updated; one it first sees here is
+        added with the block's time as its creation."""
+        if not carried:
             return
-        status = _RECEIPT_STATUS.get(receipt.outcome, pb.PAYMENT_STATUS_REJECTED)
-        conn.execute(
-            "INSERT OR IGNORE INTO payments (transfer_id, direction, payer, payee, amount,"
-            " priority, reference, status, created_time_ms) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
+        rows = []
+        for position, tx, receipt in carried:
+            transfer = tx.body.transfer
+            status = _RECEIPT_STATUS.get(receipt.outcome, pb.PAYMENT_STATUS_REJECTED)
+            settled = status in _FINAL
+            rows.append((
                 tx.id,
-                direction,
+                OUT if tx.signer == self._bank else IN,
                 tx.signer,
                 transfer.payee,
                 transfer.amount,
@@ -256,24 +277,15 @@ class PaymentBook:
                 transfer.reference,
                 status,
                 block.timestamp_ms,
-            ),
-        )
-        settled = status in _FINAL
-        conn.execute(
-            "UPDATE payments SET status=?, committed_height=?, seq=?, reason=?, detail=?,"
-            " settled_height=?, settled_time_ms=? WHERE transfer_id=?",
-            (
-                status,
                 block.height,
                 block.height * SEQ_SPAN + position,
                 receipt.reason,
                 receipt.detail,
                 block.height if settled else 0,
                 block.timestamp_ms if settled else 0,
-                tx.id,
-            ),
-        )
-        self._event(conn, tx.id, block.height)
+            ))
+        conn.executemany(_CARRIED, rows)
+        self._events(conn, [tx.id for _, tx, _ in carried], block.height)
 
     def _booked(
         self,
@@ -348,13 +360,23 @@ class PaymentBook:
 
     @staticmethod
     def _event(conn: sqlite3.Connection, transfer_id: bytes, height: int) -> None:
-        row = conn.execute(
-            f"SELECT {_COLUMNS} FROM payments WHERE transfer_id=?", (transfer_id,)
-        ).fetchone()
-        payment = _payment(row)
-        conn.execute(
+        PaymentBook._events(conn, [transfer_id], height)
+
+    @staticmethod
+    def _events(conn: sqlite3.Connection, transfer_ids: Sequence[bytes], height: int) -> None:
+        """Append each payment as it now stands to ``events``, in the order given."""
+        rows: dict[bytes, Sequence[object]] = {}
+        for chunk in chunks(transfer_ids):
+            for row in conn.execute(
+                f"SELECT {_COLUMNS} FROM payments WHERE transfer_id IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                rows[row[0]] = row
+        payments = [_payment(rows[transfer_id]) for transfer_id in transfer_ids]
+        conn.executemany(
             "INSERT INTO events (height, direction, payment) VALUES (?,?,?)",
-            (height, payment.direction, payment.SerializeToString()),
+            [(height, p.direction, p.SerializeToString()) for p in payments],
         )
 
     # --- reads -------------------------------------------------------------------------
