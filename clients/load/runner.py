@@ -29,7 +29,7 @@ from clients.load.output import latency_per_second, progress_line, render_extra
 from clients.load.recorder import Recorder
 from clients.load.report import Report, render, summarise
 from clients.load.submitters import BankPath, LedgerPath
-from clients.load.workload import Workload
+from clients.load.workload import Prepared, Workload
 from clients.sdk import CentralBankClient, RegulatorClient, open_channel
 from ledger.errors import expected
 from ledger.keys import PrivateKey
@@ -55,6 +55,17 @@ class LoadSettings:
     drain: float = 15.0  # seconds after the last send for the last payments to become final
     max_calls: int = 32  # open loop: submission calls in flight at most
     fund: int = 0  # issue this much to each bank first (needs the central bank's certificate)
+    # Closed loop via validators: sign this many payments before the clock starts
+    # (clients.load.submitters.LedgerPath); the rest are signed as they are sent.
+    presign: int = 0
+
+    def __post_init__(self) -> None:
+        if self.presign < 0 or (self.presign and (self.via != "validators" or self.rate)):
+            raise ConfigError(
+                expected("--presign only with --via validators and --concurrency, and >= 0",
+                         (self.presign, self.via, self.rate)),
+                field="presign",
+            )
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,13 @@ class RunResult:
 
 class LoadRun:
     def __init__(self, settings: LoadSettings, endpoints: Endpoints,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None,
+                 on_start: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.endpoints = endpoints
         self._out = out or sys.stderr
+        # Called as the run's clock starts, after funding and presigning.
+        self._on_start = on_start
         self._channels: list[grpc.Channel] = []
 
     def _channel(self, address: str, tls: TlsFiles) -> grpc.Channel:
@@ -95,12 +109,18 @@ class LoadRun:
                                 bad_share=s.bad_share,
                                 faults=faults.BANK_FAULTS if s.via == "bank"
                                 else faults.VALIDATOR_FAULTS)
+            source: Workload | Prepared = workload
+            if s.presign:
+                assert isinstance(submitter, LedgerPath)  # checked with the settings
+                source = self._presign(submitter, workload, head.height)
             recorder = Recorder(tracker, clock.now)
+            if self._on_start is not None:
+                self._on_start()
             started = clock.now()
             bounds = Bounds(started + min(s.duration, MAX_DURATION_S), min(s.count, MAX_COUNT))
             ticker = _Ticker(recorder, clock.now, started, self._out)
             ticker.start()
-            offered, interrupted = self._drive(submitter, workload, recorder, clock, bounds, stop)
+            offered, interrupted = self._drive(submitter, source, recorder, clock, bounds, stop)
             self._drain(recorder, clock, 2.0 if interrupted else s.drain)
             ticker.stop()
             recorder.close()
@@ -153,10 +173,21 @@ class LoadRun:
             {b.bank: PrivateKey.load(b.ledger_key) for b in banks},
             {b.bank: [self._channel(v, b.node_tls) for v in self.endpoints.validators]
              for b in banks},
-            valid_until=lambda: max(height, tracker.height) + ahead)
+            height=lambda: max(height, tracker.height), ahead=ahead)
 
-    def _drive(self, submitter: BankPath | LedgerPath, workload: Workload, recorder: Recorder,
-               clock: SystemClock, bounds: Bounds, stop: threading.Event) -> tuple[Offered, bool]:
+    def _presign(self, submitter: LedgerPath, workload: Workload, height: int) -> Prepared:
+        """The first ``presign`` payments' batches, made and signed before the clock starts;
+        the workload returned hands them out first. Signed for as long as the ledger
+        allows, so that they stay sendable through a long run."""
+        s = self.settings
+        batches = [workload.batch(s.batch) for _ in range(math.ceil(s.presign / s.batch))]
+        lifetime = self.endpoints.max_transaction_lifetime
+        submitter.presign([o for b in batches for o in b], height + lifetime - 1)
+        return Prepared(workload, batches)
+
+    def _drive(self, submitter: BankPath | LedgerPath, workload: Workload | Prepared,
+               recorder: Recorder, clock: SystemClock, bounds: Bounds,
+               stop: threading.Event) -> tuple[Offered, bool]:
         s = self.settings
         offered = Offered()
         try:
@@ -181,8 +212,9 @@ class LoadRun:
             return offered, True
         return offered, stop.is_set()
 
-    def _open_loop(self, rate: float, submitter: BankPath | LedgerPath, workload: Workload,
-                   recorder: Recorder, clock: SystemClock, bounds: Bounds,
+    def _open_loop(self, rate: float, submitter: BankPath | LedgerPath,
+                   workload: Workload | Prepared, recorder: Recorder, clock: SystemClock,
+                   bounds: Bounds,
                    stop: threading.Event) -> Offered:
         s = self.settings
         slots = threading.Semaphore(s.max_calls)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,3 +71,19 @@ class Workload:
                                     self._rng.randint(*self._amounts), fault))
                 self._next += 1
             return orders
+
+
+class Prepared:
+    """``workload`` with ``batches`` made ahead: handed out first, in order, to a caller
+    asking for a batch of their size; then, or for another size, made as asked."""
+
+    def __init__(self, workload: Workload, batches: Sequence[Sequence[Order]]) -> None:
+        self._workload = workload
+        self._ready = deque(batches)
+        self._ready_lock = threading.Lock()
+
+    def batch(self, size: int) -> list[Order]:
+        with self._ready_lock:
+            if self._ready and len(self._ready[0]) == size:
+                return list(self._ready.popleft())
+        return self._workload.batch(size)

@@ -78,3 +78,14 @@ def test_a_closed_loop_run_stops_at_its_count_with_every_payment_settled(
     assert status == 0
     assert document["count"] == document["settled"] == 30, document["status_counts"]
     assert document["config"]["concurrency"] == 3 and document["config"]["rate"] is None
+
+
+def test_presigned_payments_settle_and_faulty_ones_are_still_refused(
+        network: Network, tmp_path: Path) -> None:
+    # 20 presigned, the rest of the closed loop's payments signed as they go.
+    status, document = run_load(network, tmp_path, "--via", "validators", "--concurrency", "2",
+                                "--batch", "5", "--presign", "20", "--fund", "1000000")
+    assert status == 0
+    check_every_bad_payment_refused_and_every_good_one_settled(document)
+    assert document["config"]["presign"] == 20
+    assert document["count"] > 20, "the run went on past its presigned payments"

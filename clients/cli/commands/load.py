@@ -57,6 +57,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="seconds to wait after sending for the last payments to settle")
     how.add_argument("--max-calls", type=int, default=32,
                      help="open loop: submission calls in flight at most")
+    how.add_argument("--presign", type=int, default=0, metavar="N",
+                     help="closed loop via validators: sign the first N payments before "
+                          "the clock starts, as banks signing on their own machines")
     how.add_argument("--fund", type=int, default=0, metavar="AMOUNT",
                      help="first issue AMOUNT to each bank (central bank's certificate)")
     out = parser.add_argument_group("output")
@@ -76,7 +79,7 @@ def _settings(args: argparse.Namespace) -> LoadSettings:
         via=args.via, rate=args.rate, concurrency=args.concurrency, batch=args.batch,
         duration=args.duration, count=args.count, seed=args.seed, bad_share=args.bad_share,
         warmup=args.warmup, drain=max(0.0, args.drain), max_calls=max(1, args.max_calls),
-        fund=args.fund)
+        fund=args.fund, presign=args.presign)
 
 
 def _bank_nodes(pairs: list[str]) -> dict[str, str]:
