@@ -380,6 +380,8 @@ def run() -> dict:
                     "whole_run_cpu_us_per_payment_per_validator":
                         saturation.whole_run_cpu_seconds_per_payment * 1e6,
                     "committed": saturation.committed,
+                    "load_generator_cpu_us_per_payment":
+                        saturation.load_generator_cpu_seconds_per_payment * 1e6,
                     "saturation_report": saturation.result.report.to_dict(),
                     "chart": chart(saturation.result, name,
                                    f"{label}, closed loop at saturation"),
@@ -399,6 +401,9 @@ def run() -> dict:
                              "target": f"<= {TARGET_CPU_RATIO}" if size == 4 else ""})
                 rows.append({"metric": f"{label}: that CPU / one verification, other cores idle",
                              "value": cpu_us / verify_us[key_type], "unit": "x", "target": ""})
+                rows.append({"metric": "  the load generator's own CPU per payment (presigned)",
+                             "value": saturation.load_generator_cpu_seconds_per_payment * 1e6,
+                             "unit": "µs", "target": ""})
                 if size == 4 and ed25519 and followers:
                     entry["half_rate"], half_rows = _half_rate(
                         network, max(saturation.settled_per_second / 2, 1.0))
