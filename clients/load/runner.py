@@ -38,6 +38,7 @@ from wire.tls import TlsFiles
 
 MAX_DURATION_S = 3600.0
 MAX_COUNT = 10_000_000
+PRESIGN_HEIGHTS = 16
 VIA = ("bank", "validators")
 
 
@@ -66,6 +67,9 @@ class LoadSettings:
                          (self.presign, self.via, self.rate)),
                 field="presign",
             )
+        if self.presign > min(self.count, MAX_COUNT):
+            raise ConfigError(expected(f"--presign <= --count (and <= {MAX_COUNT})",
+                                       (self.presign, self.count)), field="presign")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,9 @@ class LoadRun:
             "latency_per_second": latency_per_second(recorder.samples, started + s.warmup),
             "latency_per_minute": latency_per_second(recorder.samples, started + s.warmup, 60.0),
             "block_stream_interruptions": follower.interruptions,
+            # Presigned payments signed again because their validity ran short.
+            "presigned_resigned": submitter.resigned
+            if s.presign and isinstance(submitter, LedgerPath) else None,
         }
         text = render(report) + render_extra(recorder.bad, offered.per_second, offered.missed,
                                              short, s.rate)
@@ -178,11 +185,15 @@ class LoadRun:
     def _presign(self, submitter: LedgerPath, workload: Workload, height: int) -> Prepared:
         """The first ``presign`` payments' batches, made and signed before the clock starts;
         the workload returned hands them out first. Signed for as long as the ledger
-        allows, so that they stay sendable through a long run."""
+        allows, so that they stay sendable through a long run, and over the last
+        ``PRESIGN_HEIGHTS`` heights of it, as banks signing as they go spread theirs (the
+        ledger remembers ids by the height they expire at)."""
         s = self.settings
         batches = [workload.batch(s.batch) for _ in range(math.ceil(s.presign / s.batch))]
-        lifetime = self.endpoints.max_transaction_lifetime
-        submitter.presign([o for b in batches for o in b], height + lifetime - 1)
+        last = height + self.endpoints.max_transaction_lifetime - 1
+        spread = max(1, min(PRESIGN_HEIGHTS, self.endpoints.max_transaction_lifetime // 4))
+        for n, batch in enumerate(batches):
+            submitter.presign(batch, last - n % spread)
         return Prepared(workload, batches)
 
     def _drive(self, submitter: BankPath | LedgerPath, workload: Workload | Prepared,

@@ -118,8 +118,9 @@ class LedgerPath:
 
     ``presign`` signs orders before they are sent, so that a run measuring the ledger
     does not spend its machine on the banks' signing: banks sign on their own machines.
-    A presigned payment is sent as signed while at least ``ahead // 2`` of its blocks are
-    left; after that, and for an order with a fault, it is signed when sent."""
+    A presigned payment is sent as signed while more than ``margin`` blocks of its
+    validity are left (enough for the blocks that commit while it travels); after that,
+    and for an order with a fault, it is signed when sent and counted in ``resigned``."""
 
     def __init__(self, chain_id: str, keys: Mapping[str, PrivateKey],
                  channels: Mapping[str, Sequence[grpc.Channel]],
@@ -132,26 +133,22 @@ class LedgerPath:
         self._height = height
         self._ahead = ahead
         self._earlier: dict[str, tx_pb.SignedTransaction] = {}
-        self._presigned: dict[int, tuple[bytes, tx_pb.SignedTransaction]] = {}
-        self._presigned_until = 0
+        # Order index -> (valid until, (id, signed)), for the orders presigned.
+        self._presigned: dict[int, tuple[int, tuple[bytes, tx_pb.SignedTransaction]]] = {}
+        self.margin = max(2, ahead // 8)
+        self.resigned = 0  # presigned payments whose validity ran short, signed again
         self._lock = threading.Lock()
 
     def presign(self, orders: Sequence[Order], valid_until: int) -> None:
         """Sign the good ones of ``orders`` now, valid until ``valid_until``."""
-        nonces = self._nonces(len(orders))
         signed = {
-            order.index: faults.sign_body(
+            order.index: (valid_until, faults.sign_body(
                 self._chain_id, self._keys[order.payer],
-                faults.transfer_body(order, valid_until, nonce))
-            for order, nonce in zip(orders, nonces, strict=True) if not order.fault
+                faults.transfer_body(order, valid_until, secrets.randbits(64))))
+            for order in orders if not order.fault
         }
         with self._lock:
             self._presigned.update(signed)
-            self._presigned_until = valid_until
-
-    @staticmethod
-    def _nonces(n: int) -> list[int]:
-        return [secrets.randbits(64) for _ in range(n)]
 
     def _sign(self, order: Order, valid_until: int) -> tuple[bytes, tx_pb.SignedTransaction]:
         key = self._keys[order.payer]
@@ -168,9 +165,11 @@ class LedgerPath:
         valid_until = height + self._ahead
         with self._lock:
             presigned = [self._presigned.pop(o.index, None) for o in orders]
-            fresh_enough = self._presigned_until - height >= self._ahead // 2
+            stale = sum(1 for p in presigned if p is not None and p[0] - height <= self.margin)
+            self.resigned += stale
         signed = [
-            made if made is not None and fresh_enough else self._sign(order, valid_until)
+            made[1] if made is not None and made[0] - height > self.margin
+            else self._sign(order, valid_until)
             for order, made in zip(orders, presigned, strict=True)
         ]
         with self._lock:

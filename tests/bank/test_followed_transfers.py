@@ -8,15 +8,18 @@ from pathlib import Path
 
 from straits.bank.v1 import bank_pb2 as pb
 from straits.ledger.v1 import receipt_pb2 as receipt_pb
+from straits.ledger.v1 import transaction_pb2 as tx_pb
 
 from services.participant.bank.payments import SEQ_SPAN, HistoryFilter
 from tests.bank.test_central_bank_entries import (
+    ALL_KINDS,
     APPLIED,
     BANK,
     GENESIS_MS,
     OTHER,
     REJECTED,
     SETTLED,
+    _signed,
     block,
     follow,
     issue,
@@ -88,3 +91,21 @@ def test_seq_orders_queued_payments_by_height_then_position(tmp_path: Path):
     rows = db.query("SELECT transfer_id, seq FROM payments ORDER BY seq")
     assert [bytes(r[0]) for r in rows] == [second.id, first.id, third.id]
     assert [r[1] for r in rows] == [4 * SEQ_SPAN, 4 * SEQ_SPAN + 1, 5 * SEQ_SPAN]
+
+
+def test_what_a_bank_does_to_a_transfer_in_its_own_block_follows_the_transfer(tmp_path: Path):
+    # This bank's transfer that queued (sent by another of its clients' nodes, so this
+    # node first sees it here), one paid to it, an issuance, then its hold on the queued
+    # one, in that order in one block: the hold finds the payment the transfer wrote, and
+    # the history lists them in the block's order.
+    db, book = open_book(tmp_path / "node.db")
+    queued = transfer(BANK, OTHER, 900)
+    received = transfer(OTHER, BANK, 3)
+    funding = issue(BANK, 1_000, "collateral-9")
+    hold = _signed(BANK, hold=tx_pb.HoldQueued(transfer_id=queued.id))
+    follow(db, book, [block(5, (queued, QUEUED), (received, SETTLED), (funding, APPLIED),
+                            (hold, APPLIED))])
+
+    assert book.payment(queued.id).held, "the hold came after the transfer in its block"
+    newest_first = book.history(HistoryFilter(kinds=ALL_KINDS), 10, 0)[0]
+    assert [p.transfer_id for p in newest_first] == [funding.id, received.id, queued.id]

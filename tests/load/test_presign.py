@@ -77,13 +77,16 @@ def test_presigned_payments_are_sent_as_signed_and_faulty_ones_signed_when_sent(
 def test_a_presigned_payment_close_to_its_last_block_is_signed_again():
     height = [10]
     path, channel = _path(height)
-    orders = [Order(i, "bank-b", "bank-a", 1) for i in range(2)]
-    path.presign(orders, valid_until=10 + 255)
-    height[0] = 265 - AHEAD // 2  # exactly half the usual validity left: still sent
-    path.submit(orders[:1])
-    height[0] += 1  # less than that: signed now, for the full validity
-    path.submit(orders[1:])
-    assert [_valid_until(s) for s in channel.sent] == [265, height[0] + AHEAD]
+    early = [Order(i, "bank-b", "bank-a", 1) for i in range(2)]
+    late = Order(2, "bank-b", "bank-a", 1)
+    path.presign(early, valid_until=100)
+    path.presign([late], valid_until=200)  # each keeps its own validity
+    height[0] = 100 - path.margin - 1  # one block more than the margin left: sent as signed
+    path.submit(early[:1])
+    height[0] += 1  # only the margin left: signed now, for the full validity
+    path.submit([early[1], late])
+    assert [_valid_until(s) for s in channel.sent] == [100, height[0] + AHEAD, 200]
+    assert path.resigned == 1
 
 
 def test_prepared_batches_come_first_then_the_workload_goes_on():
@@ -101,6 +104,7 @@ def test_prepared_batches_come_first_then_the_workload_goes_on():
     dict(via="bank", presign=10),
     dict(via="validators", rate=50.0, presign=10),
     dict(via="validators", presign=-1),
+    dict(via="validators", presign=101, count=100),
 ])
 def test_presign_is_refused_where_it_cannot_apply(settings: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match="presign"):

@@ -256,10 +256,11 @@ class PaymentBook:
     ) -> None:
         """Transfers to or from this bank that ``block`` carried, with their receipts.
 
-        One statement for all of them, not four each: a bank sees most of a block's
-        transfers, and at a few thousand a second this was most of its node's CPU
-        (docs/bench.md). A payment this node sent is updated; one it first sees here is
-        added with the block's time as its creation."""
+        One upsert for all of them and their events read back together, not four
+        statements each: a bank sees most of a block's transfers, and at a few thousand
+        a second those statements were most of its node's CPU (docs/bench.md). A payment
+        this node sent is updated; one it first sees here is added with the block's
+        time as its creation."""
         if not carried:
             return
         rows = []
