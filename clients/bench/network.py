@@ -3,17 +3,18 @@
 For each size (1, 4 and 7 validators, 3 banks with Ed25519 keys; then 1 and 4 with the
 banks holding ECDSA P-256 keys) a fresh network is created and started by the
 launcher, every node its own process. The load generator signs with
-the banks' keys and submits straight to the validators (the ledger alone), closed
+the banks' keys (for the saturating runs, before the clock starts: banks sign on their
+own machines) and submits straight to the validators (the ledger alone), closed
 loop with enough payments in flight to saturate it: the settled rate is the maximum
 sustained. For 4 validators a second run holds half that rate open loop and reports
 submission-to-finality latency. Over a window inside each saturating run (a second after
-its warm-up to three seconds before its end) the validators' CPU time, with their
+its warm-up to a second before the sending stops) the validators' CPU time, with their
 signature workers', is read from /proc and the payments committed in that window are
 counted on the chain (the same over the whole run, warm-up, drain and idle moments
 included, is reported beside it), giving CPU
 seconds per settled payment per validator, shown next to the cost of one verification
-of the banks' key type measured in the same run. Peak RSS of each node kind comes from
-/proc/<pid>/status (VmHWM).
+of the banks' key type measured in the same run, and the load generator's own CPU per
+payment. Peak RSS of each node kind comes from /proc/<pid>/status (VmHWM).
 """
 
 from __future__ import annotations
