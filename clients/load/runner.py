@@ -144,8 +144,9 @@ class LoadRun:
             "latency_per_second": latency_per_second(recorder.samples, started + s.warmup),
             "latency_per_minute": latency_per_second(recorder.samples, started + s.warmup, 60.0),
             "block_stream_interruptions": follower.interruptions,
-            # Presigned payments signed again because their validity ran short.
-            "presigned_resigned": submitter.resigned
+            # With presign: good payments signed when sent all the same (their presigned
+            # validity ran short, or the presigned ones ran out).
+            "signed_when_sent": submitter.signed_when_sent
             if s.presign and isinstance(submitter, LedgerPath) else None,
         }
         text = render(report) + render_extra(recorder.bad, offered.per_second, offered.missed,

@@ -119,8 +119,10 @@ class LedgerPath:
     ``presign`` signs orders before they are sent, so that a run measuring the ledger
     does not spend its machine on the banks' signing: banks sign on their own machines.
     A presigned payment is sent as signed while more than ``margin`` blocks of its
-    validity are left (enough for the blocks that commit while it travels); after that,
-    and for an order with a fault, it is signed when sent and counted in ``resigned``."""
+    validity are left (enough for the blocks that commit while it travels). After that,
+    and for a good order that was not presigned (the presigned ones ran out), it is
+    signed when sent and counted in ``signed_when_sent``; an order with a fault is always
+    signed when sent, and not counted."""
 
     def __init__(self, chain_id: str, keys: Mapping[str, PrivateKey],
                  channels: Mapping[str, Sequence[grpc.Channel]],
@@ -136,7 +138,7 @@ class LedgerPath:
         # Order index -> (valid until, (id, signed)), for the orders presigned.
         self._presigned: dict[int, tuple[int, tuple[bytes, tx_pb.SignedTransaction]]] = {}
         self.margin = max(2, ahead // 8)
-        self.resigned = 0  # presigned payments whose validity ran short, signed again
+        self.signed_when_sent = 0  # good orders not sent as presigned
         self._lock = threading.Lock()
 
     def presign(self, orders: Sequence[Order], valid_until: int) -> None:
@@ -165,12 +167,13 @@ class LedgerPath:
         valid_until = height + self._ahead
         with self._lock:
             presigned = [self._presigned.pop(o.index, None) for o in orders]
-            stale = sum(1 for p in presigned if p is not None and p[0] - height <= self.margin)
-            self.resigned += stale
+            usable = [p is not None and p[0] - height > self.margin for p in presigned]
+            self.signed_when_sent += sum(
+                1 for o, ok in zip(orders, usable, strict=True) if not ok and not o.fault
+            )
         signed = [
-            made[1] if made is not None and made[0] - height > self.margin
-            else self._sign(order, valid_until)
-            for order, made in zip(orders, presigned, strict=True)
+            made[1] if made is not None and ok else self._sign(order, valid_until)
+            for order, made, ok in zip(orders, presigned, usable, strict=True)
         ]
         with self._lock:
             stub = next(self._stubs[orders[0].payer])

@@ -95,16 +95,16 @@ def test_seq_orders_queued_payments_by_height_then_position(tmp_path: Path):
 
 def test_what_a_bank_does_to_a_transfer_in_its_own_block_follows_the_transfer(tmp_path: Path):
     # This bank's transfer that queued (sent by another of its clients' nodes, so this
-    # node first sees it here), one paid to it, an issuance, then its hold on the queued
-    # one, in that order in one block: the hold finds the payment the transfer wrote, and
-    # the history lists them in the block's order.
+    # node first sees it here) and at once its hold on it, then one paid to it and an
+    # issuance, in that order in one block: the hold finds the payment the transfer
+    # wrote, and the history lists them in the block's order.
     db, book = open_book(tmp_path / "node.db")
     queued = transfer(BANK, OTHER, 900)
     received = transfer(OTHER, BANK, 3)
     funding = issue(BANK, 1_000, "collateral-9")
     hold = _signed(BANK, hold=tx_pb.HoldQueued(transfer_id=queued.id))
-    follow(db, book, [block(5, (queued, QUEUED), (received, SETTLED), (funding, APPLIED),
-                            (hold, APPLIED))])
+    follow(db, book, [block(5, (queued, QUEUED), (hold, APPLIED), (received, SETTLED),
+                            (funding, APPLIED))])
 
     assert book.payment(queued.id).held, "the hold came after the transfer in its block"
     newest_first = book.history(HistoryFilter(kinds=ALL_KINDS), 10, 0)[0]

@@ -5,13 +5,14 @@ running out, is signed when it is sent."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from straits.ledger.v1 import transaction_pb2 as tx_pb
 from straits.validator.v1 import validator_pb2 as validator_pb
 
-from clients.load.runner import LoadSettings
+from clients.load.runner import PRESIGN_HEIGHTS, LoadRun, LoadSettings
 from clients.load.submitters import LedgerPath
 from clients.load.workload import Order, Prepared, Workload
 from ledger.keys import PrivateKey
@@ -68,10 +69,12 @@ def test_presigned_payments_are_sent_as_signed_and_faulty_ones_signed_when_sent(
 
     assert [a.accepted for a in answers] == [True] * 5
     assert [_valid_until(s) for s in channel.sent] == [265] * 4 + [40 + AHEAD]
-    # The same order again is not the same payment twice: it is signed afresh.
+    assert path.signed_when_sent == 0, "a faulty order is signed when sent by design"
+    # The same order again is not the same payment twice: it is signed afresh, and counted.
     path.submit(orders[:1])
     assert _valid_until(channel.sent[-1]) == 40 + AHEAD
     assert channel.sent[-1].signature != channel.sent[0].signature
+    assert path.signed_when_sent == 1
 
 
 def test_a_presigned_payment_close_to_its_last_block_is_signed_again():
@@ -86,7 +89,7 @@ def test_a_presigned_payment_close_to_its_last_block_is_signed_again():
     height[0] += 1  # only the margin left: signed now, for the full validity
     path.submit([early[1], late])
     assert [_valid_until(s) for s in channel.sent] == [100, height[0] + AHEAD, 200]
-    assert path.resigned == 1
+    assert path.signed_when_sent == 1
 
 
 def test_prepared_batches_come_first_then_the_workload_goes_on():
@@ -98,6 +101,35 @@ def test_prepared_batches_come_first_then_the_workload_goes_on():
     assert len(short) == 2 and short[0].index == 8
     assert prepared.batch(4) == ahead[1]
     assert [o.index for o in prepared.batch(4)] == [10, 11, 12, 13]
+
+
+class RecordingPath:
+    """Stands in for ``LedgerPath`` to see what ``LoadRun`` presigns, and for how long."""
+
+    def __init__(self) -> None:
+        self.presigned: list[tuple[list[Order], int]] = []
+
+    def presign(self, orders: list[Order], valid_until: int) -> None:
+        self.presigned.append((list(orders), valid_until))
+
+
+def test_a_run_presigns_whole_batches_within_the_ledgers_horizon_spread_over_heights():
+    lifetime, head = 256, 40
+    settings = LoadSettings(via="validators", concurrency=2, batch=10, presign=405)
+    run = LoadRun(settings, SimpleNamespace(max_transaction_lifetime=lifetime))  # type: ignore[arg-type]
+    path = RecordingPath()
+    prepared = run._presign(path, Workload(BANKS, seed=5), head)  # type: ignore[arg-type]
+
+    assert [len(orders) for orders, _ in path.presigned] == [10] * 41  # whole batches
+    heights = [valid_until for _, valid_until in path.presigned]
+    # Inside the horizon of the next block (head + 1 + lifetime) and of any later one,
+    # never its last height for every payment: spread as live signing would spread them.
+    assert max(heights) == head + lifetime - 1
+    assert min(heights) == head + lifetime - PRESIGN_HEIGHTS
+    assert len(set(heights)) == PRESIGN_HEIGHTS
+    # The workload hands out exactly the batches that were signed, in order.
+    assert prepared.batch(10) == path.presigned[0][0]
+    assert prepared.batch(10) == path.presigned[1][0]
 
 
 @pytest.mark.parametrize("settings", [
