@@ -13,8 +13,9 @@ signature workers', is read from /proc and the payments committed in that window
 counted on the chain (the same over the whole run, warm-up, drain and idle moments
 included, is reported beside it), giving CPU
 seconds per settled payment per validator, shown next to the cost of one verification
-of the banks' key type measured in the same run, and the load generator's own CPU per
-payment. Peak RSS of each node kind comes from /proc/<pid>/status (VmHWM).
+of the banks' key type measured in the same run (at its start, and again right after each
+saturating run), and the load generator's own CPU per payment. Peak RSS of each node
+kind comes from /proc/<pid>/status (VmHWM).
 """
 
 from __future__ import annotations
