@@ -110,7 +110,7 @@ def cpu_seconds(pid: int) -> float:
     total = 0.0
     for process in (pid, *children(pid)):
         try:
-            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(process)
         except OSError:  # ended since it was listed
             continue
         # utime, stime, and the children's that were waited for (a restarted worker's)
@@ -120,9 +120,12 @@ def cpu_seconds(pid: int) -> float:
 
 def own_cpu_seconds() -> float:
     """CPU time of this process alone (the load generator), not of the nodes it started."""
-    with open("/proc/self/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sum(int(f) for f in _stat("self")[11:13]) / CLK_TCK
+
+
+def _stat(process: int | str) -> list[str]:
+    """The fields of /proc/<process>/stat after the command name."""
+    return Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def children(pid: int) -> list[int]:

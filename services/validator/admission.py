@@ -205,10 +205,8 @@ def recheck_changed_keys(
 def check_signatures(
     state: State, candidates: Sequence[Candidate], verify: SignatureCheck
 ) -> Sifted:
-    verdicts = verify.verify_transactions(
-        [c.transaction for c in candidates], key_lookup(state)
-    )
-    return sift_signatures(candidates, verdicts)
+    """The signature stage in one step: started, awaited and sifted."""
+    return sift_signatures(candidates, submit_signatures(state, candidates, verify).result())
 
 
 def check_permission(state: State, candidates: Sequence[Candidate], sender: str) -> Sifted:

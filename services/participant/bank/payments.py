@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from straits.bank.v1 import bank_pb2 as pb
@@ -148,6 +148,24 @@ def _payment(row: Sequence[object]) -> pb.Payment:
         detail=detail,
         kind=kind,
     )
+
+
+def _by_id(
+    run: Callable[[str, Sequence[object]], Iterable[Sequence[object]]],
+    transfer_ids: Sequence[bytes],
+) -> dict[bytes, pb.Payment]:
+    """The payments of ``transfer_ids`` that exist, read with ``run`` (a query, or the
+    open write transaction's ``execute`` to see what it wrote)."""
+    found: dict[bytes, pb.Payment] = {}
+    for chunk in chunks(transfer_ids):
+        for row in run(
+            f"SELECT {_COLUMNS} FROM payments WHERE transfer_id IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            payment = _payment(row)
+            found[payment.transfer_id] = payment
+    return found
 
 
 @dataclass(frozen=True)
@@ -366,15 +384,8 @@ class PaymentBook:
     @staticmethod
     def _events(conn: sqlite3.Connection, transfer_ids: Sequence[bytes], height: int) -> None:
         """Append each payment as it now stands to ``events``, in the order given."""
-        rows: dict[bytes, Sequence[object]] = {}
-        for chunk in chunks(transfer_ids):
-            for row in conn.execute(
-                f"SELECT {_COLUMNS} FROM payments WHERE transfer_id IN "
-                f"({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                rows[row[0]] = row
-        payments = [_payment(rows[transfer_id]) for transfer_id in transfer_ids]
+        found = _by_id(conn.execute, transfer_ids)
+        payments = [found[transfer_id] for transfer_id in transfer_ids]
         conn.executemany(
             "INSERT INTO events (height, direction, payment) VALUES (?,?,?)",
             [(height, p.direction, p.SerializeToString()) for p in payments],
@@ -383,17 +394,7 @@ class PaymentBook:
     # --- reads -------------------------------------------------------------------------
 
     def payments(self, transfer_ids: Sequence[bytes]) -> dict[bytes, pb.Payment]:
-        found: dict[bytes, pb.Payment] = {}
-        for chunk in chunks(transfer_ids):
-            rows = self._db.query(
-                f"SELECT {_COLUMNS} FROM payments WHERE transfer_id IN "
-                f"({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            for row in rows:
-                payment = _payment(row)
-                found[payment.transfer_id] = payment
-        return found
+        return _by_id(self._db.query, transfer_ids)
 
     def payment(self, transfer_id: bytes) -> pb.Payment | None:
         rows = self._db.query(
