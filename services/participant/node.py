@@ -352,10 +352,9 @@ class ParticipantNode:
 
     def _apply(self, block: FollowedBlock) -> None:
         with self.db.write() as conn:
-            for tx in block.transactions:
-                receipt = block.receipts.get(tx.id)
-                if receipt is not None:
-                    Outbox.committed(conn, tx.id, block.height, receipt)
+            receipts = block.receipts
+            Outbox.committed(conn, block.height, [
+                (tx.id, receipts[tx.id]) for tx in block.transactions if tx.id in receipts])
             expired = Outbox.expire(conn, block.height)
             self._record_block(conn, block, expired)
             NodeDb.set_meta(conn, "follow_height", block.height)

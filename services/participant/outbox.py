@@ -217,14 +217,25 @@ class Outbox:
 
     @staticmethod
     def committed(
-        conn: sqlite3.Connection, tx_id: bytes, height: int, receipt: receipt_pb.Receipt
-    ) -> bool:
-        """Marks a carried transaction; True when it was this node's."""
-        cursor = conn.execute(
+        conn: sqlite3.Connection, height: int, carried: Sequence[tuple[bytes, receipt_pb.Receipt]]
+    ) -> set[bytes]:
+        """Marks the carried transactions this node signed; returns their ids.
+
+        A block carries mostly others' transactions (all of them, to the central bank's
+        node): their ids are looked up a chunk at a time and only this node's own are
+        written, not one UPDATE per transaction that matches nothing.
+        """
+        ids = [tx_id for tx_id, _ in carried]
+        own: set[bytes] = set()
+        for chunk in chunks(ids):
+            own.update(bytes(r[0]) for r in conn.execute(
+                f"SELECT tx_id FROM outbox WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk))
+        conn.executemany(
             "UPDATE outbox SET state=?, height=?, receipt=? WHERE tx_id=?",
-            (COMMITTED, height, receipt.SerializeToString(), tx_id),
+            [(COMMITTED, height, receipt.SerializeToString(), tx_id)
+             for tx_id, receipt in carried if tx_id in own],
         )
-        return cursor.rowcount > 0
+        return own
 
     @staticmethod
     def expire(conn: sqlite3.Connection, height: int) -> list[bytes]:

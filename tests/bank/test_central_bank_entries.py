@@ -66,8 +66,8 @@ def follow(db: NodeDb, book: PaymentBook, blocks: Sequence[FollowedBlock]) -> No
     """What the node does with each followed block: one database transaction apiece."""
     for followed in blocks:
         with db.write() as conn:
-            for tx in followed.transactions:
-                Outbox.committed(conn, tx.id, followed.height, followed.receipts[tx.id])
+            Outbox.committed(conn, followed.height,
+                             [(tx.id, followed.receipts[tx.id]) for tx in followed.transactions])
             book.record_block(conn, followed, Outbox.expire(conn, followed.height))
             NodeDb.set_meta(conn, "follow_height", followed.height)
 
