@@ -34,6 +34,29 @@ def test_a_block_survives_encode_and_decode_whole():
     assert decoded.height == 7 and decoded.chain_id == CHAIN_ID
 
 
+def _from_values(decoded: Block) -> bytes:
+    """What ``encode`` builds from a block's values, with nothing carried over."""
+    return Block(decoded.header, decoded.header_bytes, decoded.hash, decoded.transactions,
+                 decoded.seals).encode()
+
+
+def test_a_decoded_block_encodes_as_one_built_from_its_values_without_unknown_fields():
+    sealed = sample_block()
+    assert len(sealed.transactions) >= 2 and sealed.seals
+    decoded = Block.decode(sealed.encode(), chain_id=CHAIN_ID)
+    assert decoded.encode() == _from_values(decoded) == sealed.encode()
+
+    # A sender's extra fields, in the block, a transaction and a seal, are not passed on.
+    unknown = b"\xf8\x07\x2a"  # field 127, varint 42: no field of these messages
+    wire = _wire(sealed)
+    wire.transactions[1].ParseFromString(wire.transactions[1].SerializeToString() + unknown)
+    wire.seals[0].ParseFromString(wire.seals[0].SerializeToString() + unknown)
+    padded = wire.SerializeToString() + unknown
+    assert len(padded) == len(sealed.encode()) + 3 * len(unknown)
+    decoded = Block.decode(padded, chain_id=CHAIN_ID)
+    assert decoded.encode() == _from_values(decoded) == sealed.encode()
+
+
 def test_the_block_hash_covers_every_header_field():
     changes = {
         "height": 8,
