@@ -46,7 +46,7 @@ class TransactionRecord:
 
 
 def counterparty(transaction: Transaction) -> str | None:
-    """The participant a transaction acts on besides its signer, for history by account."""
+    """The participant a transaction acts on besides its signer: whose view shows it."""
     body = transaction.body
     kind = transaction.kind
     if kind == "transfer":
@@ -79,12 +79,6 @@ class Store(ABC):
 
     @abstractmethod
     def transaction(self, transaction_id: bytes) -> TransactionRecord | None: ...
-
-    @abstractmethod
-    def history(
-        self, participant: str, *, before: int | None = None, limit: int = 100
-    ) -> list[TransactionRecord]:
-        """Transactions signed by or acting on ``participant``, newest first."""
 
     @abstractmethod
     def receipts(self, height: int) -> list[receipt_pb.Receipt]:

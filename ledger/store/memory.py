@@ -7,7 +7,7 @@ from straits.ledger.v1 import receipt_pb2 as receipt_pb
 from ledger.block import Block
 from ledger.execute import Execution
 from ledger.state import State
-from ledger.store.base import Store, TransactionRecord, check_commit, counterparty
+from ledger.store.base import Store, TransactionRecord, check_commit
 
 
 class MemoryStore(Store):
@@ -15,7 +15,6 @@ class MemoryStore(Store):
         self._blocks: list[Block] = []
         self._state: State | None = None
         self._records: dict[bytes, TransactionRecord] = {}
-        self._by_participant: dict[str, list[TransactionRecord]] = {}
         self._settlements: list[tuple[receipt_pb.QueueSettlement, ...]] = []
         self._last_signed: bytes | None = None
 
@@ -29,8 +28,6 @@ class MemoryStore(Store):
         ):
             record = TransactionRecord(block.height, index, transaction, receipt)
             self._records[transaction.id] = record
-            for party in {transaction.signer, counterparty(transaction)} - {None}:
-                self._by_participant.setdefault(party, []).append(record)
         for settlement in execution.settlements:
             queued = self._records[settlement.transfer_id]
             self._records[settlement.transfer_id] = TransactionRecord(
@@ -57,17 +54,6 @@ class MemoryStore(Store):
 
     def transaction(self, transaction_id: bytes) -> TransactionRecord | None:
         return self._records.get(transaction_id)
-
-    def history(
-        self, participant: str, *, before: int | None = None, limit: int = 100
-    ) -> list[TransactionRecord]:
-        records = self._by_participant.get(participant, [])
-        page = [
-            self._records[r.transaction.id]
-            for r in reversed(records)
-            if before is None or r.key < before
-        ]
-        return page[:limit]
 
     def receipts(self, height: int) -> list[receipt_pb.Receipt]:
         block = self.block(height)

@@ -5,9 +5,11 @@ Layout (schema version in ``meta``, checked at open; ``SchemaVersionError`` if i
 * ``blocks``: header bytes, hash and seals by height.
 * ``transactions``: ``key = height << 20 | index`` (INTEGER PRIMARY KEY, so rows append
   in time order instead of landing at random in a B-tree), the body and signature as
-  signed, the receipt, and columns for the lookups: ``id_prefix`` (the first 8 bytes of
-  the id as a signed integer; the full id is compared after) and ``signer`` /
-  ``counterparty`` for account history.
+  signed, the receipt, and ``id_prefix`` for the id lookup (the first 8 bytes of the id
+  as a signed integer; the full id is compared after). No index by account: a
+  participant's history is its own node's (a bank node's book, ``BankService.History``),
+  and two secondary indexes cost every validator 2-3 µs of each payment's commit
+  (docs/bench.md).
 * ``transaction_ids``: the id lookup index, ``(id_prefix, key)`` where ``id_prefix`` is
   the first 8 bytes of the id as a signed integer (the full id is compared after).
   Ids are random, so inserting a block's 2,000 ids one block at a time dirties ~2,000
@@ -57,12 +59,11 @@ from ledger.store.base import (
     Store,
     TransactionRecord,
     check_commit,
-    counterparty,
     record_key,
 )
 from ledger.transaction import Transaction
 
-SCHEMA_VERSION = 3  # 3: the replay window hashed per block and bucket, not per id
+SCHEMA_VERSION = 4  # 3: the replay window hashed per block and bucket; 4: no account index
 ID_INDEX_BATCH = 64
 # SQLite's page cache, in KiB. Apply + store with a million transfers stored is as fast
 # with 16 MiB as with 64 (docs/runtime.md): a page past it is one read from the
@@ -73,8 +74,8 @@ T = TypeVar("T")
 
 _INSERT_BLOCK = "INSERT INTO blocks (height, hash, header, seals) VALUES (?, ?, ?, ?)"
 _INSERT_TRANSACTION = (
-    "INSERT INTO transactions (key, id_prefix, id, signer, counterparty, valid_until,"
-    " body, signature, outcome, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO transactions (key, id_prefix, id, valid_until, body, signature, outcome,"
+    " reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SETTLEMENT = (
     "INSERT INTO settlements (key, transfer_prefix, transfer_id, outcome, by_offsetting, reason)"
@@ -194,8 +195,6 @@ class SqliteStore(Store):
                 "key": int,
                 "id_prefix": int,
                 "id": bytes,
-                "signer": str,
-                "counterparty": str,
                 "valid_until": int,
                 "body": bytes,
                 "signature": bytes,
@@ -208,11 +207,6 @@ class SqliteStore(Store):
         db.execute(
             "CREATE TABLE transaction_ids (id_prefix INTEGER NOT NULL, key INTEGER NOT NULL,"
             " PRIMARY KEY (id_prefix, key)) WITHOUT ROWID"
-        )
-        db["transactions"].create_index(["signer", "key"], index_name="transactions_by_signer")
-        db.execute(
-            "CREATE INDEX transactions_by_counterparty ON transactions (counterparty, key)"
-            " WHERE counterparty IS NOT NULL"
         )
         db["settlements"].create(
             {
@@ -277,8 +271,6 @@ class SqliteStore(Store):
                     base | index,
                     _prefix(t.id),
                     t.id,
-                    t.body.signer,
-                    counterparty(t),
                     t.body.valid_until_height,
                     t.body_bytes,
                     t.signature,
@@ -462,22 +454,6 @@ class SqliteStore(Store):
                 (_prefix(transaction_id), transaction_id),
             ).fetchone()
         return self._record(row) if row else None
-
-    @_locked
-    def history(
-        self, participant: str, *, before: int | None = None, limit: int = 100
-    ) -> list[TransactionRecord]:
-        cursor = before if before is not None else 1 << 62
-        rows = self._conn.execute(
-            f"SELECT {_TRANSACTION_COLUMNS} FROM ("
-            f" SELECT * FROM (SELECT {_TRANSACTION_COLUMNS} FROM transactions"
-            "  WHERE signer = ? AND key < ? ORDER BY key DESC LIMIT ?)"
-            f" UNION SELECT * FROM (SELECT {_TRANSACTION_COLUMNS} FROM transactions"
-            "  WHERE counterparty = ? AND key < ? ORDER BY key DESC LIMIT ?)"
-            ") ORDER BY key DESC LIMIT ?",
-            (participant, cursor, limit, participant, cursor, limit, limit),
-        ).fetchall()
-        return [self._record(row) for row in rows]
 
     @_locked
     def receipts(self, height: int) -> list[receipt_pb.Receipt]:
