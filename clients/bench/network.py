@@ -91,6 +91,8 @@ class Saturation:
     whole_run_cpu_seconds_per_payment: float = 0.0
     # The load generator's own CPU (this process, not the nodes), over the whole run.
     load_generator_cpu_seconds_per_payment: float = 0.0
+    # The part of ``cpu_seconds_per_payment`` spent in the validators' signature workers.
+    worker_cpu_seconds_per_payment: float = 0.0
 
 
 # The steady window: from a second after the warm-up to a second before the sending
@@ -107,15 +109,22 @@ def free_base_port() -> int:
 def cpu_seconds(pid: int) -> float:
     """CPU time of a node and of the processes it started (a validator's signature
     workers), living or ended and waited for."""
-    total = 0.0
-    for process in (pid, *children(pid)):
-        try:
-            fields = _stat(process)
-        except OSError:  # ended since it was listed
-            continue
-        # utime, stime, and the children's that were waited for (a restarted worker's)
-        total += sum(int(f) for f in fields[11:15]) / CLK_TCK
-    return total
+    return _cpu(pid) + worker_cpu_seconds(pid)
+
+
+def worker_cpu_seconds(pid: int) -> float:
+    """CPU time of the processes a node started: a validator's signature workers."""
+    return sum(_cpu(child) for child in children(pid))
+
+
+def _cpu(process: int) -> float:
+    """utime, stime, and the children's that were waited for (a restarted worker's);
+    0 for a process that ended since it was listed."""
+    try:
+        fields = _stat(process)
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / CLK_TCK
 
 
 def own_cpu_seconds() -> float:
@@ -260,10 +269,11 @@ class BenchNetwork:
         )
         if not followers:
             self.launcher.stop(kinds=(Role.BANK, Role.CENTRAL_BANK))
-        def snapshot() -> tuple[int, float]:
-            return self.head(), sum(cpu_seconds(p) for p in validators)
+        def snapshot() -> tuple[int, float, float]:
+            workers = sum(worker_cpu_seconds(p) for p in validators)
+            return self.head(), sum(_cpu(p) for p in validators) + workers, workers
 
-        window: list[tuple[int, float]] = []
+        window: list[tuple[int, float, float]] = []
 
         def watch() -> None:
             time.sleep(WINDOW_START_S)
@@ -274,25 +284,25 @@ class BenchNetwork:
         watcher = threading.Thread(target=watch, name="cpu-window", daemon=True)
         presign = int(PRESIGN_PER_S.get(self.validators, 4_000) * SATURATE.duration)
         settings = LoadSettings(**{**SATURATE.__dict__, "fund": 0, "presign": presign})
-        started: list[tuple[tuple[int, float], float]] = []
+        started: list[tuple[tuple[int, float, float], float]] = []
 
         def on_start() -> None:  # the run's clock starts: signing ahead is done
             started.append((snapshot(), own_cpu_seconds()))
             watcher.start()
 
         result = self.run(settings, on_start=on_start)
-        high, cpu_after = snapshot()
+        high, cpu_after, _ = snapshot()
         load_cpu = own_cpu_seconds() - started[0][1]
-        low, cpu_before = started[0][0]
+        low, cpu_before, _ = started[0][0]
         watcher.join()
         committed = self.committed_between(low, high)
         whole = (cpu_after - cpu_before) / max(committed, 1) / len(validators)
-        (start, cpu_start), (end, cpu_end) = window
-        in_window = self.committed_between(start, end)
-        per_payment = (cpu_end - cpu_start) / max(in_window, 1) / len(validators)
+        (start, cpu_start, workers_start), (end, cpu_end, workers_end) = window
+        in_window = max(self.committed_between(start, end), 1) * len(validators)
         return Saturation(
-            len(validators), result.report.settled_per_second, per_payment, committed, result,
-            whole, load_cpu / max(committed, 1),
+            len(validators), result.report.settled_per_second, (cpu_end - cpu_start) / in_window,
+            committed, result, whole, load_cpu / max(committed, 1),
+            (workers_end - workers_start) / in_window,
         )
 
     def peak_rss(self) -> dict[str, float]:
@@ -405,6 +415,13 @@ def run() -> dict:
                 rows.append({"metric": "  the same over the whole run (warm-up, drain, idle)",
                              "value": saturation.whole_run_cpu_seconds_per_payment * 1e6,
                              "unit": "µs", "target": ""})
+                worker_us = saturation.worker_cpu_seconds_per_payment * 1e6
+                entry["worker_cpu_us_per_payment_per_validator"] = worker_us
+                rows.append({"metric": f"  of the first, in its signature workers ({worker_us:.1f}"
+                                       f" µs) / one verification, other cores busy",
+                             "value": worker_us / busy_us[key_type], "unit": "x", "target": ""})
+                rows.append({"metric": "  of the first, in the validator's own process",
+                             "value": cpu_us - worker_us, "unit": "µs", "target": ""})
                 rows.append({"metric": f"{label}: that CPU / one verification, other cores busy",
                              "value": cpu_us / busy_us[key_type], "unit": "x",
                              "target": f"<= {TARGET_CPU_RATIO}" if size == 4 else ""})
