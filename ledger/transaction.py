@@ -89,7 +89,8 @@ class Transaction:
 # with every field given, so the value is the one __init__ would build.
 _FIELDS = ("id", "body", "body_bytes", "signature", "chain_id", "kind")
 _SETTERS = tuple(getattr(Transaction, name).__set__ for name in _FIELDS)
-assert tuple(f.name for f in fields(Transaction)) == _FIELDS
+if tuple(f.name for f in fields(Transaction)) != _FIELDS:
+    raise RuntimeError(f"Transaction's fields are not {_FIELDS}: update _decoded")
 
 
 def _decoded(

@@ -109,22 +109,23 @@ def free_base_port() -> int:
 def cpu_seconds(pid: int) -> float:
     """CPU time of a node and of the processes it started (a validator's signature
     workers), living or ended and waited for."""
-    return _cpu(pid) + worker_cpu_seconds(pid)
+    return _cpu(pid, reaped=True) + sum(_cpu(child, reaped=True) for child in children(pid))
 
 
 def worker_cpu_seconds(pid: int) -> float:
-    """CPU time of the processes a node started: a validator's signature workers."""
-    return sum(_cpu(child) for child in children(pid))
+    """The part of ``cpu_seconds`` spent in the processes a node started: a validator's
+    signature workers, a replaced one's included (the node reaped it)."""
+    return cpu_seconds(pid) - _cpu(pid, reaped=False)
 
 
-def _cpu(process: int) -> float:
-    """utime, stime, and the children's that were waited for (a restarted worker's);
-    0 for a process that ended since it was listed."""
+def _cpu(process: int, *, reaped: bool) -> float:
+    """utime and stime, and with ``reaped`` those of the children it waited for; 0 for a
+    process that ended since it was listed."""
     try:
         fields = _stat(process)
     except OSError:
         return 0.0
-    return sum(int(f) for f in fields[11:15]) / CLK_TCK
+    return sum(int(f) for f in fields[11 : 15 if reaped else 13]) / CLK_TCK
 
 
 def own_cpu_seconds() -> float:
@@ -270,8 +271,9 @@ class BenchNetwork:
         if not followers:
             self.launcher.stop(kinds=(Role.BANK, Role.CENTRAL_BANK))
         def snapshot() -> tuple[int, float, float]:
-            workers = sum(worker_cpu_seconds(p) for p in validators)
-            return self.head(), sum(_cpu(p) for p in validators) + workers, workers
+            total = {p: cpu_seconds(p) for p in validators}
+            own = sum(_cpu(p, reaped=False) for p in validators)
+            return self.head(), sum(total.values()), sum(total.values()) - own
 
         window: list[tuple[int, float, float]] = []
 

@@ -3,8 +3,8 @@
 ``commit(block, execution)`` is atomic: after a crash at any point a store holds the
 previous head or the new one, whole. ``load_state`` gives back exactly the State the
 last commit wrote (same root). Records are keyed by ``height << 20 | index``, so keys
-grow with time and a page of history is a range scan (``MAX_BLOCK_INDEX`` bounds the
-transactions and settlements of one block).
+grow with time and rows append at the end of their tables (``MAX_BLOCK_INDEX`` bounds
+the transactions and settlements of one block).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class TransactionRecord:
 
     @property
     def key(self) -> int:
-        """Paging cursor: pass it as ``before`` to get the next older page."""
+        """The record's place in the chain, ``height << 20 | index``: what the stores key
+        their rows by, in chain order."""
         return record_key(self.height, self.index)
 
 

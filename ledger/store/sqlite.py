@@ -9,7 +9,9 @@ Layout (schema version in ``meta``, checked at open; ``SchemaVersionError`` if i
   as a signed integer; the full id is compared after). No index by account: a
   participant's history is its own node's (a bank node's book, ``BankService.History``),
   and two secondary indexes cost every validator 2-3 µs of each payment's commit
-  (docs/bench.md).
+  (docs/bench.md, fifth round). Up to schema 3 they were there, on ``signer`` and
+  ``counterparty`` columns; opening such a store for writing drops the indexes and
+  leaves the columns empty from then on.
 * ``transaction_ids``: the id lookup index, ``(id_prefix, key)`` where ``id_prefix`` is
   the first 8 bytes of the id as a signed integer (the full id is compared after).
   Ids are random, so inserting a block's 2,000 ids one block at a time dirties ~2,000
@@ -64,6 +66,8 @@ from ledger.store.base import (
 from ledger.transaction import Transaction
 
 SCHEMA_VERSION = 4  # 3: the replay window hashed per block and bucket; 4: no account index
+# A schema 3 store is brought to 4 when opened for writing (``_drop_account_index``).
+_WITH_ACCOUNT_INDEX = 3
 ID_INDEX_BATCH = 64
 # SQLite's page cache, in KiB. Apply + store with a million transfers stored is as fast
 # with 16 MiB as with 64 (docs/runtime.md): a page past it is one read from the
@@ -179,7 +183,9 @@ class SqliteStore(Store):
         tables = self._db.table_names()
         if "meta" in tables:
             version = self._meta_json("schema_version")
-            if version != SCHEMA_VERSION:
+            if version == _WITH_ACCOUNT_INDEX:
+                self._drop_account_index()
+            elif version != SCHEMA_VERSION:
                 raise SchemaVersionError(expected(f"schema version {SCHEMA_VERSION}", version))
             return
         if self._read_only:
@@ -248,6 +254,24 @@ class SqliteStore(Store):
         self._conn.execute(_PUT_META, ("schema_version", json.dumps(SCHEMA_VERSION)))
         self._conn.execute(_PUT_META, ("ids_indexed_to", "0"))
         self._conn.execute("COMMIT")
+
+    def _drop_account_index(self) -> None:
+        """Schema 3 to 4 in place: the account indexes go, and with them their cost on
+        every commit. Nothing else differs: the ``signer`` and ``counterparty`` columns
+        stay (dropping a column rewrites the table) and are left empty from here on;
+        no read names them. Read only, a schema 3 store is read as it is."""
+        if self._read_only:
+            return
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DROP INDEX IF EXISTS transactions_by_signer")
+            conn.execute("DROP INDEX IF EXISTS transactions_by_counterparty")
+            conn.execute(_PUT_META, ("schema_version", json.dumps(SCHEMA_VERSION)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _meta_json(self, key: str) -> object:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

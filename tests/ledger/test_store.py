@@ -137,6 +137,62 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path):
     assert f"schema version {SCHEMA_VERSION}" in str(raised.value) and "99" in str(raised.value)
 
 
+def _as_schema_3(path: Path) -> None:
+    """Rewrite a store as schema 3 had it: ``signer`` and ``counterparty`` columns after
+    ``id``, each indexed with the key."""
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            ALTER TABLE transactions RENAME TO v4;
+            CREATE TABLE transactions (key INTEGER PRIMARY KEY, id_prefix INTEGER, id BLOB,
+                signer TEXT, counterparty TEXT, valid_until INTEGER, body BLOB,
+                signature BLOB, outcome INTEGER, reason TEXT, detail TEXT);
+            INSERT INTO transactions SELECT key, id_prefix, id, 'bank-a', 'bank-b',
+                valid_until, body, signature, outcome, reason, detail FROM v4;
+            DROP TABLE v4;
+            CREATE INDEX transactions_by_signer ON transactions (signer, key);
+            CREATE INDEX transactions_by_counterparty ON transactions (counterparty, key)
+                WHERE counterparty IS NOT NULL;
+            UPDATE meta SET value = '3' WHERE key = 'schema_version';
+        """)
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                          " AND tbl_name = 'transactions' AND sql IS NOT NULL")
+        return {name for (name,) in rows}
+
+
+def test_a_schema_3_store_is_read_as_it_is_and_brought_to_4_when_opened_for_writing(
+    tmp_path: Path,
+):
+    path = tmp_path / "ledger.db"
+    chain, store = Chain(), SqliteStore(path)
+    first = chain.issue("bank-a", 1_000)
+    commit(chain, store, first)
+    paid = chain.transfer("bank-a", "bank-b", 300)
+    commit(chain, store, paid)
+    store.close()
+    _as_schema_3(path)
+
+    reader = SqliteStore(path, read_only=True)  # an audit of a schema 3 copy
+    assert reader.transaction(paid.id).transaction == paid
+    reader.close()
+    assert _indexes(path) == {"transactions_by_signer", "transactions_by_counterparty"}
+
+    store = SqliteStore(path)
+    assert _indexes(path) == set()
+    assert store.load_state().root() == chain.state.root()
+    later = chain.transfer("bank-a", "bank-c", 200)
+    commit(chain, store, later)
+    assert [store.transaction(t.id).height for t in (first, paid, later)] == [1, 2, 3]
+    assert [r.outcome for r in store.receipts(2)] == [receipt_pb.OUTCOME_SETTLED]
+    store.close()
+    with sqlite3.connect(path) as db:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == (str(SCHEMA_VERSION),) and SCHEMA_VERSION == 4
+
+
 def test_a_tampered_state_is_caught_at_load(tmp_path):
     chain, store = Chain(), SqliteStore(tmp_path / "ledger.db")
     commit(chain, store, chain.issue("bank-a", 5))

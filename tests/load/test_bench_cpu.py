@@ -51,6 +51,26 @@ def test_a_nodes_cpu_includes_its_workers_and_theirs():
         parent.wait()
 
 
+def test_a_worker_that_ended_and_was_reaped_still_counts_as_the_workers():
+    # A worker that spins, ends and is waited for, as a replaced signature worker is:
+    # its CPU moves into the parent's reaped-children figures, and stays the workers'.
+    spin = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {spin!r}]).wait()\n"
+        "print('reaped', flush=True)\ntime.sleep(30)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == b"reaped\n"
+        assert children(parent.pid) == []
+        assert worker_cpu_seconds(parent.pid) >= 0.5
+        assert cpu_seconds(parent.pid) - worker_cpu_seconds(parent.pid) < 0.3
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def _chain(sizes: list[int], page: int, ignore_limit: bool):
     """Blocks 1..len(sizes) holding sizes[h-1] transactions each, answered ``page`` at a
     time; with ``ignore_limit`` the source answers whole pages whatever limit it is given."""
