@@ -271,9 +271,9 @@ class BenchNetwork:
         if not followers:
             self.launcher.stop(kinds=(Role.BANK, Role.CENTRAL_BANK))
         def snapshot() -> tuple[int, float, float]:
-            total = {p: cpu_seconds(p) for p in validators}
+            total = sum(cpu_seconds(p) for p in validators)
             own = sum(_cpu(p, reaped=False) for p in validators)
-            return self.head(), sum(total.values()), sum(total.values()) - own
+            return self.head(), total, total - own
 
         window: list[tuple[int, float, float]] = []
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,13 +149,7 @@ class Outbox:
 
     def known(self, tx_ids: Sequence[bytes]) -> set[bytes]:
         """Those of ``tx_ids`` this node signed."""
-        found: set[bytes] = set()
-        for chunk in chunks(tx_ids):
-            rows = self._db.query(
-                f"SELECT tx_id FROM outbox WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update(bytes(r[0]) for r in rows)
-        return found
+        return _signed_here(self._db.query, tx_ids)
 
     def _one(self, where: str, key: object) -> Entry | None:
         rows = self._db.query(f"SELECT {_COLUMNS} FROM outbox WHERE {where}", (key,))
@@ -225,11 +219,7 @@ class Outbox:
         node): their ids are looked up a chunk at a time and only this node's own are
         written, not one UPDATE per transaction that matches nothing.
         """
-        ids = [tx_id for tx_id, _ in carried]
-        own: set[bytes] = set()
-        for chunk in chunks(ids):
-            own.update(bytes(r[0]) for r in conn.execute(
-                f"SELECT tx_id FROM outbox WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk))
+        own = _signed_here(conn.execute, [tx_id for tx_id, _ in carried])
         conn.executemany(
             "UPDATE outbox SET state=?, height=?, receipt=? WHERE tx_id=?",
             [(COMMITTED, height, receipt.SerializeToString(), tx_id)
@@ -253,6 +243,18 @@ class Outbox:
 _COLUMNS = "signed, request_id, fingerprint, state, height, receipt, error"
 # Keys per IN (...) list: well under SQLite's limit on bound parameters.
 CHUNK = 500
+
+
+def _signed_here(
+    run: Callable[[str, Sequence[object]], Iterable[Sequence[object]]], tx_ids: Sequence[bytes]
+) -> set[bytes]:
+    """Those of ``tx_ids`` in the outbox, read with ``run`` (a query, or the open write
+    transaction's ``execute``), a chunk of ids at a time."""
+    found: set[bytes] = set()
+    for chunk in chunks(tx_ids):
+        found.update(bytes(r[0]) for r in run(
+            f"SELECT tx_id FROM outbox WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk))
+    return found
 
 
 def chunks(keys: Sequence[T]) -> list[list[T]]:
